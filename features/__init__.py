@@ -1,0 +1,6 @@
+"""Image feature extractors as scikit-learn transformers."""
+
+from ._base import BaseImageTransformer
+from .raw import RawPixels
+
+__all__ = ["BaseImageTransformer", "RawPixels"]

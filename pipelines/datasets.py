@@ -1,0 +1,393 @@
+"""Image data sets: scikit-learn's digits, folders of image files, and CIFAR-10's python batches.
+
+Every loader returns an :class:`ImageDataset` (or a pair of them for a given train/test split).
+Folders follow the layout ``root/<class>/<image>``; a folder of images with no class folders is
+read without labels. Decoding uses OpenCV, in parallel threads (OpenCV releases the GIL).
+A file that cannot be decoded is never dropped silently: it is listed in ``failures`` with its
+reason and a warning names it.
+"""
+
+import os
+import pickle
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from joblib import Parallel, delayed
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+_FILES_PER_TASK = 512
+
+
+@dataclass
+class ImageDataset:
+    """A set of images with their labels, names and provenance.
+
+    Attributes
+    ----------
+    images : ndarray of shape (n, rows, cols[, 3]) or list of ndarray
+        uint8 RGB (or grey) images; a list when the images have different shapes.
+    labels : ndarray of shape (n,) of int or None
+        Index into ``class_names``; None for a folder without class folders.
+    class_names : list of str
+        Sorted class names.
+    paths : list of str
+        Where each image came from, one per image.
+    failures : list of (str, str)
+        (path, reason) for each file that could not be read.
+    """
+
+    images: object
+    labels: object
+    class_names: list
+    paths: list
+    failures: list = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def subset(self, index):
+        """The images at ``index`` (an integer array) as a new data set."""
+        index = np.asarray(index)
+        images = (
+            self.images[index]
+            if isinstance(self.images, np.ndarray)
+            else [self.images[i] for i in index]
+        )
+        labels = None if self.labels is None else self.labels[index]
+        return ImageDataset(
+            images, labels, list(self.class_names), [self.paths[i] for i in index], []
+        )
+
+
+def load_dataset(name):
+    """Load a data set that ships with the installed packages.
+
+    Parameters
+    ----------
+    name : {"digits"}
+        "digits": scikit-learn's 1,797 handwritten digits as (1797, 8, 8) float32 images in
+        [0, 1] (the original 0-16 grey levels divided by 16).
+
+    Returns
+    -------
+    dataset : ImageDataset
+
+    Examples
+    --------
+    >>> from pipelines.datasets import load_dataset
+    >>> digits = load_dataset("digits")
+    >>> digits.images.shape, digits.class_names[:3]
+    ((1797, 8, 8), ['0', '1', '2'])
+    """
+    if name != "digits":
+        raise ValueError(f"Unknown data set {name!r}; available: 'digits'.")
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images / 16.0).astype(np.float32)
+    paths = [f"digits#{i}" for i in range(len(images))]
+    return ImageDataset(
+        images, digits.target.astype(np.int64), [str(c) for c in digits.target_names], paths
+    )
+
+
+def list_image_files(root):
+    """List the image files of a folder in the ``root/<class>/<image>`` layout, sorted.
+
+    Parameters
+    ----------
+    root : str or Path
+        A folder of class folders, or a flat folder of images (no labels).
+
+    Returns
+    -------
+    paths : list of str
+        Image files (by extension, case-insensitive), sorted by class then file name.
+    labels : ndarray of int or None
+        Index of each file's class in ``class_names``; None for a flat folder.
+    class_names : list of str
+        The sorted names of the class folders.
+    stray : list of (str, str)
+        Image files outside any class folder when class folders exist, with the reason.
+
+    Raises
+    ------
+    ValueError
+        When ``root`` does not exist, is not a folder, or holds no image files.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise ValueError(f"Image folder {str(root)!r} does not exist.")
+    if not root.is_dir():
+        raise ValueError(f"{str(root)!r} is not a folder.")
+    entries = sorted(os.scandir(root), key=lambda e: e.name)
+    class_dirs = [e for e in entries if e.is_dir() and not e.name.startswith(".")]
+    top_images = [e.path for e in entries if e.is_file() and _is_image_name(e.name)]
+    if not class_dirs:
+        if not top_images:
+            raise ValueError(f"Image folder {str(root)!r} holds no image files ({_ext_list()}).")
+        return top_images, None, [], []
+    paths, labels = [], []
+    for label, entry in enumerate(class_dirs):
+        names = sorted(f.name for f in os.scandir(entry.path) if f.is_file())
+        files = [os.path.join(entry.path, n) for n in names if _is_image_name(n)]
+        paths.extend(files)
+        labels.extend([label] * len(files))
+    if not paths:
+        raise ValueError(
+            f"Image folder {str(root)!r} has class folders but no image files in them "
+            f"({_ext_list()})."
+        )
+    stray = [(p, "image outside a class folder") for p in top_images]
+    return paths, np.asarray(labels, dtype=np.int64), [e.name for e in class_dirs], stray
+
+
+def _is_image_name(name):
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _ext_list():
+    return ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
+
+
+def decode_image(path, *, grayscale=False, size=None):
+    """Read and decode one image file with OpenCV.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    grayscale : bool, default=False
+        Decode as grey (rows, cols); otherwise as RGB (rows, cols, 3) — grey files are
+        expanded and an alpha channel is dropped.
+    size : tuple of (int, int) or None
+        Resize to (rows, cols): INTER_AREA when shrinking, INTER_LINEAR otherwise.
+
+    Returns
+    -------
+    image : ndarray of uint8
+
+    Raises
+    ------
+    ValueError
+        Naming the reason: an empty file, a file that is not a decodable image, or a truncated
+        JPEG (one without its end-of-image marker, which OpenCV would decode with grey fill).
+    OSError
+        When the file cannot be read.
+    """
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size == 0:
+        raise ValueError("empty file")
+    flags = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR
+    image = cv2.imdecode(data, flags)
+    if image is None:
+        raise ValueError("not a decodable image")
+    if _is_truncated_jpeg(data):
+        raise ValueError("truncated JPEG (no end-of-image marker)")
+    if not grayscale:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if size is not None and image.shape[:2] != tuple(size):
+        shrinking = size[0] <= image.shape[0] and size[1] <= image.shape[1]
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        image = cv2.resize(image, (size[1], size[0]), interpolation=interpolation)
+    return image
+
+
+def _is_truncated_jpeg(data):
+    if data.size < 4 or data[0] != 0xFF or data[1] != 0xD8:
+        return False  # not a JPEG
+    tail = data[-64:].tobytes().rstrip(b"\x00\r\n ")
+    return not tail.endswith(b"\xff\xd9")
+
+
+def _decode_many(paths, grayscale, size):
+    images, failures = [], []
+    for path in paths:
+        try:
+            images.append(decode_image(path, grayscale=grayscale, size=size))
+        except (OSError, ValueError, cv2.error) as exc:
+            images.append(None)
+            failures.append((path, str(exc) or type(exc).__name__))
+    return images, failures
+
+
+def decode_images(paths, *, grayscale=False, size=None, n_jobs=None):
+    """Decode many image files in parallel threads.
+
+    Parameters
+    ----------
+    paths : list of str
+        The files, in the order wanted.
+    grayscale, size
+        See :func:`decode_image`.
+    n_jobs : int or None
+        Threads (joblib's convention: None is 1, -1 all cores).
+
+    Returns
+    -------
+    images : list of ndarray or None
+        One per path, None where decoding failed.
+    failures : list of (str, str)
+        (path, reason) for each failed file, in path order.
+    """
+    tasks = [paths[i : i + _FILES_PER_TASK] for i in range(0, len(paths), _FILES_PER_TASK)]
+    parts = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_decode_many)(task, grayscale, size) for task in tasks
+    )
+    images = [image for part, _ in parts for image in part]
+    failures = [failure for _, part in parts for failure in part]
+    return images, failures
+
+
+def load_image_folder(root, size=None, grayscale=False, n_jobs=-1):
+    """Load a folder of images in the ``root/<class>/<image>`` layout.
+
+    Parameters
+    ----------
+    root : str or Path
+        The folder: class folders of image files (png, jpg, jpeg, bmp, tif, tiff, webp; any
+        case), or image files directly (then ``labels`` is None).
+    size : tuple of (int, int) or None, default=None
+        Resize every image to (rows, cols) while decoding.
+    grayscale : bool, default=False
+        Decode as grey instead of RGB.
+    n_jobs : int, default=-1
+        Decoding threads (-1: one per core).
+
+    Returns
+    -------
+    dataset : ImageDataset
+        ``images`` is one uint8 array when all images share a shape, else a list.
+
+    Raises
+    ------
+    ValueError
+        When the folder is missing or holds no images, or holds ``train/`` and ``test/``
+        splits (read those with :func:`load_split`).
+
+    Warns
+    -----
+    UserWarning
+        Naming each file that could not be read (also listed in ``failures``).
+
+    Examples
+    --------
+    >>> from pipelines.datasets import load_image_folder
+    >>> data = load_image_folder("photos")  # doctest: +SKIP
+    >>> data.images.shape, data.class_names, data.failures  # doctest: +SKIP
+    ((120, 32, 32, 3), ['cat', 'dog'], [])
+    """
+    if _split_folders(root) is not None:
+        raise ValueError(
+            f"{str(root)!r} holds train/ and test/ folders; load them with load_split(root) "
+            "or point at one of them."
+        )
+    paths, labels, class_names, failures = list_image_files(root)
+    decoded, decode_failures = decode_images(
+        paths, grayscale=grayscale, size=None if size is None else tuple(size), n_jobs=n_jobs
+    )
+    failures = failures + decode_failures
+    for path, reason in failures:
+        warnings.warn(f"Skipped {path}: {reason}", UserWarning, stacklevel=2)
+    keep = [i for i, image in enumerate(decoded) if image is not None]
+    if not keep:
+        raise ValueError(f"No image in {str(root)!r} could be decoded ({len(paths)} files failed).")
+    good = [decoded[i] for i in keep]
+    shapes = {image.shape for image in good}
+    images = np.stack(good) if len(shapes) == 1 else good
+    labels = None if labels is None else labels[keep]
+    return ImageDataset(images, labels, class_names, [paths[i] for i in keep], failures)
+
+
+def _split_folders(root):
+    root = Path(root)
+    train, test = root / "train", root / "test"
+    return (train, test) if train.is_dir() and test.is_dir() else None
+
+
+def load_split(root, *, test_size=0.2, random_state=0, size=None, grayscale=False, n_jobs=-1):
+    """Load a folder as a (train, test) pair.
+
+    A folder holding ``train/`` and ``test/`` (each in the class-folder layout) is read as that
+    given split; any other class-folder layout is split stratified and shuffled with
+    ``test_size`` and ``random_state``.
+
+    Returns
+    -------
+    train, test : ImageDataset
+    """
+    from sklearn.model_selection import train_test_split
+
+    options = dict(size=size, grayscale=grayscale, n_jobs=n_jobs)
+    split = _split_folders(root)
+    if split is not None:
+        train, test = (load_image_folder(folder, **options) for folder in split)
+        if train.class_names != test.class_names:
+            raise ValueError(
+                f"train/ and test/ of {str(root)!r} have different class folders: "
+                f"{train.class_names} and {test.class_names}."
+            )
+        return train, test
+    data = load_image_folder(root, **options)
+    if data.labels is None:
+        raise ValueError(f"{str(root)!r} has no class folders, so it has no labels to split.")
+    train_index, test_index = train_test_split(
+        np.arange(len(data)), test_size=test_size, stratify=data.labels, random_state=random_state
+    )
+    train, test = data.subset(train_index), data.subset(test_index)
+    train.failures = data.failures
+    return train, test
+
+
+def load_cifar10(path):
+    """Load CIFAR-10's "python version" batches from a local folder.
+
+    The folder holds ``data_batch_1`` ... ``data_batch_5``, ``test_batch`` and ``batches.meta``
+    as published by the data set's authors (pickled dicts: ``data`` is (10000, 3072) uint8 with
+    the red, green and blue planes of each 32x32 image in turn; ``labels`` a list of ints).
+    The files are unpickled: only load copies you trust.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder (usually ``cifar-10-batches-py``).
+
+    Returns
+    -------
+    train, test : ImageDataset
+        50,000 and 10,000 images of shape (32, 32, 3), uint8 RGB.
+    """
+    path = Path(path)
+    meta_file = path / "batches.meta"
+    if not meta_file.is_file():
+        raise ValueError(f"{str(path)!r} is not a CIFAR-10 python folder: no batches.meta in it.")
+    with open(meta_file, "rb") as f:
+        meta = pickle.load(f, encoding="bytes")
+    class_names = [
+        n.decode() if isinstance(n, bytes) else n
+        for n in meta.get(b"label_names", meta.get("label_names", []))
+    ]
+
+    def read(names):
+        images, labels, paths = [], [], []
+        for name in names:
+            file = path / name
+            if not file.is_file():
+                raise ValueError(f"CIFAR-10 batch {str(file)!r} is missing.")
+            with open(file, "rb") as f:
+                batch = pickle.load(f, encoding="bytes")
+            data = np.asarray(batch[b"data"], dtype=np.uint8)
+            images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            labels.extend(batch[b"labels"])
+            paths.extend(f"{file}#{i}" for i in range(len(data)))
+        return ImageDataset(
+            np.ascontiguousarray(np.concatenate(images)),
+            np.asarray(labels, dtype=np.int64),
+            class_names,
+            paths,
+        )
+
+    return read([f"data_batch_{i}" for i in range(1, 6)]), read(["test_batch"])

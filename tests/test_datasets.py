@@ -1,0 +1,162 @@
+"""Loading images: digits, folders (with bad files), given splits and CIFAR-10 batches."""
+
+import pickle
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from pipelines.datasets import (
+    decode_image,
+    load_cifar10,
+    load_dataset,
+    load_image_folder,
+    load_split,
+)
+
+RNG = np.random.default_rng(2)
+
+
+def _write(path, image):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, data = cv2.imencode(path.suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    assert ok
+    path.write_bytes(data.tobytes())
+
+
+def _make_folder(root, classes=("cat", "dog", "eel"), per_class=4, shape=(12, 10, 3)):
+    images = {}
+    for c in classes:
+        for i in range(per_class):
+            image = RNG.integers(0, 256, shape, dtype=np.uint8)
+            path = root / c / f"{i:02d}.png"
+            _write(path, image)
+            images[str(path)] = image
+    return images
+
+
+def test_digits():
+    data = load_dataset("digits")
+    assert data.images.shape == (1797, 8, 8) and data.images.dtype == np.float32
+    assert 0 <= data.images.min() and data.images.max() == 1
+    assert data.class_names == [str(i) for i in range(10)]
+    assert len(data.paths) == len(data.labels) == 1797 and data.failures == []
+    with pytest.raises(ValueError, match=re.escape("Unknown data set 'mnist'")):
+        load_dataset("mnist")
+
+
+def test_folder_round_trip(tmp_path):
+    written = _make_folder(tmp_path)
+    data = load_image_folder(tmp_path, n_jobs=2)
+    assert data.class_names == ["cat", "dog", "eel"]
+    assert data.images.shape == (12, 12, 10, 3) and data.images.dtype == np.uint8
+    assert list(data.labels) == [0] * 4 + [1] * 4 + [2] * 4
+    assert data.paths == sorted(written)
+    for path, image in zip(data.paths, data.images):
+        np.testing.assert_array_equal(image, written[path])  # PNG is lossless, RGB order kept
+
+
+def test_bad_files_are_listed_and_warned_about(tmp_path):
+    _make_folder(tmp_path, per_class=2)
+    (tmp_path / "cat" / "empty.jpg").write_bytes(b"")
+    (tmp_path / "dog" / "notes.png").write_text("not an image")
+    ok, jpeg = cv2.imencode(".jpg", RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    (tmp_path / "eel" / "cut.JPG").write_bytes(jpeg.tobytes()[: len(jpeg) * 2 // 3])
+    (tmp_path / "eel" / "readme.txt").write_text("ignored: not an image extension")
+    with pytest.warns(UserWarning) as caught:
+        data = load_image_folder(tmp_path, n_jobs=2)
+    assert len(data) == 6
+    reasons = dict(data.failures)
+    assert set(reasons) == {
+        str(tmp_path / "cat" / "empty.jpg"),
+        str(tmp_path / "dog" / "notes.png"),
+        str(tmp_path / "eel" / "cut.JPG"),
+    }
+    assert reasons[str(tmp_path / "cat" / "empty.jpg")] == "empty file"
+    messages = " ".join(str(w.message) for w in caught)
+    assert all(path in messages for path in reasons)
+
+
+def test_truncated_jpeg_that_decodes_is_still_caught(tmp_path):
+    ok, jpeg = cv2.imencode(".jpg", RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    path = tmp_path / "a.jpg"
+    path.write_bytes(jpeg.tobytes()[:-2])  # only the end-of-image marker is missing
+    with pytest.raises(ValueError, match="truncated JPEG|not a decodable image"):
+        decode_image(str(path))
+
+
+def test_stray_images_outside_class_folders_are_reported(tmp_path):
+    _make_folder(tmp_path, per_class=1)
+    _write(tmp_path / "loose.png", RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8))
+    with pytest.warns(UserWarning, match="loose.png: image outside a class folder"):
+        data = load_image_folder(tmp_path)
+    assert len(data) == 3 and len(data.failures) == 1
+
+
+def test_flat_folder_has_no_labels(tmp_path):
+    for i in range(3):
+        _write(tmp_path / f"{i}.bmp", RNG.integers(0, 256, (5, 6, 3), dtype=np.uint8))
+    data = load_image_folder(tmp_path, grayscale=True)
+    assert data.labels is None and data.class_names == []
+    assert data.images.shape == (3, 5, 6)
+
+
+def test_mixed_sizes_give_a_list_or_resize(tmp_path):
+    _write(tmp_path / "a" / "1.png", RNG.integers(0, 256, (5, 6, 3), dtype=np.uint8))
+    _write(tmp_path / "a" / "2.png", RNG.integers(0, 256, (8, 7, 3), dtype=np.uint8))
+    assert isinstance(load_image_folder(tmp_path).images, list)
+    assert load_image_folder(tmp_path, size=(4, 4)).images.shape == (2, 4, 4, 3)
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda root: None, "does not exist"),
+        (lambda root: root.mkdir(), "holds no image files"),
+        (lambda root: (root / "a").mkdir(parents=True), "has class folders but no image files"),
+    ],
+)
+def test_empty_or_missing_folder(tmp_path, setup, message):
+    root = tmp_path / "data"
+    setup(root)
+    with pytest.raises(ValueError, match=message):
+        load_image_folder(root)
+
+
+def test_given_split_and_stratified_split(tmp_path):
+    _make_folder(tmp_path / "train", per_class=3)
+    _make_folder(tmp_path / "test", per_class=1)
+    train, test = load_split(tmp_path)
+    assert (len(train), len(test)) == (9, 3)
+    with pytest.raises(ValueError, match="holds train/ and test/ folders"):
+        load_image_folder(tmp_path)
+
+    single = tmp_path / "single"
+    _make_folder(single, per_class=5)
+    train, test = load_split(single, test_size=0.4, random_state=0)
+    assert (len(train), len(test)) == (9, 6)
+    assert np.bincount(test.labels).tolist() == [2, 2, 2]
+    assert not set(train.paths) & set(test.paths)
+
+
+def test_cifar10_python_batches(tmp_path):
+    names = [b"airplane", b"automobile"]
+    with open(tmp_path / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": names}, f)
+    expected = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        images = RNG.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+        rows = images.transpose(0, 3, 1, 2).reshape(3, 3072)  # R plane, G plane, B plane
+        labels = RNG.integers(0, 2, 3).tolist()
+        with open(tmp_path / name, "wb") as f:
+            pickle.dump({b"data": rows, b"labels": labels}, f)
+        expected[name] = (images, labels)
+    train, test = load_cifar10(tmp_path)
+    assert train.images.shape == (15, 32, 32, 3) and test.images.shape == (3, 32, 32, 3)
+    np.testing.assert_array_equal(test.images, expected["test_batch"][0])
+    np.testing.assert_array_equal(train.images[3:6], expected["data_batch_2"][0])
+    assert train.class_names == ["airplane", "automobile"]
+    assert list(test.labels) == expected["test_batch"][1]
+    with pytest.raises(ValueError, match="no batches.meta"):
+        load_cifar10(tmp_path / "nowhere")
