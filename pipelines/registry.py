@@ -83,9 +83,9 @@ def _pipeline(features, clf):
 
 @_register("pixels-softmax", "raw pixels -> standardise -> multinomial logistic regression")
 def _pixels_softmax():
-    return _pipeline(RawPixels(), LogisticRegression(C=1e-2, max_iter=300))
+    return _pipeline(RawPixels(), LogisticRegression(C=0.1, max_iter=200))
 
 
 @_register("pixels-svm", "raw pixels -> standardise -> linear SVM (LinearSVC, dual)")
 def _pixels_svm():
-    return _pipeline(RawPixels(), LinearSVC(C=1e-4, dual=True, max_iter=2000))
+    return _pipeline(RawPixels(), LinearSVC(C=1e-2, dual=True, max_iter=1000))
