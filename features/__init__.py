@@ -1,6 +1,7 @@
 """Image feature extractors as scikit-learn transformers."""
 
 from ._base import BaseImageTransformer
+from .color import ColorHistogram
 from .raw import RawPixels
 
-__all__ = ["BaseImageTransformer", "RawPixels"]
+__all__ = ["BaseImageTransformer", "ColorHistogram", "RawPixels"]
