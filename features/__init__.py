@@ -2,6 +2,15 @@
 
 from ._base import BaseImageTransformer
 from .color import ColorHistogram
+from .hog import HOG, hog_cell_histograms, hog_features, hog_image
 from .raw import RawPixels
 
-__all__ = ["BaseImageTransformer", "ColorHistogram", "RawPixels"]
+__all__ = [
+    "HOG",
+    "BaseImageTransformer",
+    "ColorHistogram",
+    "RawPixels",
+    "hog_cell_histograms",
+    "hog_features",
+    "hog_image",
+]

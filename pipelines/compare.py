@@ -40,7 +40,7 @@ def evaluate(name, train, test, **params):
         The columns of :data:`COLUMNS`, plus ``confusion`` (the confusion matrix) and
         ``pipeline_object`` (the fitted pipeline).
     """
-    pipeline = make(name, **params)
+    pipeline = make(name, grey=train.is_grey, **params)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         start = time.perf_counter()

@@ -48,6 +48,12 @@ class ImageDataset:
     def __len__(self):
         return len(self.paths)
 
+    @property
+    def is_grey(self):
+        """True when the images have no colour channels."""
+        first = self.images[0]
+        return first.ndim == 2
+
     def subset(self, index):
         """The images at ``index`` (an integer array) as a new data set."""
         index = np.asarray(index)
