@@ -18,7 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _hog_kernels as kernels
 from ._base import BaseImageTransformer
-from ._validation import Interval, Options, StrOptions, check_pair
+from ._validation import Interval, Options, StrOptions, as_image_batch, check_pair
 
 BLOCK_NORMS = {
     "L1": kernels.L1,
@@ -31,22 +31,6 @@ _LUT_SIDE = 511  # uint8 gradients are integers in [-255, 255]
 
 
 # -- shared small helpers ---------------------------------------------------------------------
-def _check_images(images, owner):
-    """A batch (n, rows, cols[, channels]) as an ndarray of a supported dtype."""
-    images = np.asarray(images)
-    if images.ndim not in (3, 4):
-        raise ValueError(
-            f"{owner} expects images of shape (n, rows, cols[, channels]); "
-            f"got an array of shape {images.shape}."
-        )
-    if images.dtype.name not in ("uint8", "uint16", "float16", "float32", "float64"):
-        raise ValueError(
-            f"{owner} expects images of dtype uint8, uint16 or float; "
-            f"got dtype {images.dtype.name}."
-        )
-    return images
-
-
 def _check_orientations(orientations, owner):
     if not isinstance(orientations, Integral) or isinstance(orientations, bool) or orientations < 1:
         raise ValueError(
@@ -201,7 +185,7 @@ def hog_cell_histograms(images, *, orientations=9, pixels_per_cell=(8, 8), trans
     63.75
     """
     owner = "hog_cell_histograms"
-    images = _check_images(images, owner)
+    images = as_image_batch(images, owner=owner)
     orientations = _check_orientations(orientations, owner)
     pixels_per_cell = check_pair(pixels_per_cell, "pixels_per_cell", owner)
     n_cell_rows, n_cell_cols = _n_cells(images.shape[1:3], pixels_per_cell)
@@ -216,7 +200,7 @@ def hog_cell_histograms(images, *, orientations=9, pixels_per_cell=(8, 8), trans
 
 
 def _check_block_params(images, orientations, pixels_per_cell, cells_per_block, block_norm, owner):
-    images = _check_images(images, owner)
+    images = as_image_batch(images, owner=owner)
     orientations = _check_orientations(orientations, owner)
     pixels_per_cell = check_pair(pixels_per_cell, "pixels_per_cell", owner)
     cells_per_block = check_pair(cells_per_block, "cells_per_block", owner)
