@@ -6,11 +6,13 @@ named ``features``, ``scale`` and ``clf``, so that grids read ``features__pixels
 """
 
 from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from features import HOG, ColorHistogram, RawPixels
+from models import NeuralNetClassifier
 
 _PIPELINES = {}
 
@@ -134,3 +136,34 @@ def _color_svm():
 @_register("hog+color-svm", "HOG (8x8 cells, 3x3 blocks) + HSV grid histograms -> linear SVM")
 def _hog_color_svm():
     return _pipeline(_hog_and_color(), LinearSVC(C=1e-3, dual=True, max_iter=2000))
+
+
+def _mlp():
+    # 512 ReLU units, AdamW with decoupled weight decay 1e-4, batch 200, a half-cosine
+    # learning rate over at most 40 epochs, early stopping on a 10% validation split.
+    return NeuralNetClassifier(
+        hidden_layer_sizes=(512,),
+        batch_size=200,
+        schedule="cosine",
+        max_epochs=40,
+        weight_decay=1e-4,
+        early_stopping=True,
+        random_state=0,
+    )
+
+
+@_register("pixels-mlp", "raw pixels -> standardise -> NumPy MLP (512 ReLU, AdamW, cosine)")
+def _pixels_mlp():
+    return _pipeline(RawPixels(), _mlp())
+
+
+@_register("pixels-mlp-sklearn", "raw pixels -> standardise -> sklearn MLPClassifier (512 ReLU)")
+def _pixels_mlp_sklearn():
+    return _pipeline(
+        RawPixels(), MLPClassifier((512,), batch_size=200, early_stopping=True, random_state=0)
+    )
+
+
+@_register("hog+color-mlp", "HOG + HSV grid histograms -> standardise -> NumPy MLP")
+def _hog_color_mlp():
+    return _pipeline(_hog_and_color(), _mlp())

@@ -1,0 +1,98 @@
+"""Classification losses on the scores ``s`` of the output layer (mean over the batch).
+
+Every loss implements ``loss(scores, y) -> (value, grad)`` where ``y`` holds class indices
+``0 .. n_classes - 1`` and ``grad = d value / d scores``. ``scores`` is overwritten by the
+gradient (it is a scratch buffer of the network); pass a copy to keep it.
+
+``softmax``
+    cross-entropy of the softmax probabilities:
+    ``L = -1/n sum_i log p_{i, y_i}`` with ``p_i = exp(s_i) / sum_j exp(s_ij)``;
+    ``dL/ds = (p - onehot(y)) / n``.
+``svm``
+    the multiclass hinge (Weston & Watkins 1999, as in the lecture):
+    ``L = 1/n sum_i sum_{j != y_i} max(0, s_ij - s_{i, y_i} + 1)``;
+    ``dL/ds_ij = [margin_ij > 0] / n`` for ``j != y_i`` and minus the count of positive
+    margins for ``j = y_i``.
+
+The L2 penalty ``alpha * ||W||^2`` is added by the network, not here.
+
+Examples
+--------
+>>> import numpy as np
+>>> from models.losses import get
+>>> value, grad = get("svm")(np.array([[3.0, 1.0, 2.5]]), np.array([0]))
+>>> value, grad
+(np.float64(0.5), array([[-1.,  0.,  1.]]))
+"""
+
+import numpy as np
+
+__all__ = ["LOSSES", "MulticlassHinge", "SoftmaxCrossEntropy", "get", "softmax"]
+
+
+def softmax(scores, out=None):
+    """Row-wise softmax, shifted by the row maximum (so it never overflows).
+
+    Examples
+    --------
+    >>> softmax(np.array([[0.0, np.log(3.0)]]))
+    array([[0.25, 0.75]])
+    """
+    out = np.subtract(scores, scores.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+class SoftmaxCrossEntropy:
+    """Softmax cross-entropy loss; see the module docstring."""
+
+    has_proba = True
+
+    def __call__(self, scores, y):
+        n = scores.shape[0]
+        rows = np.arange(n)
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(shifted).sum(axis=1))
+        value = (log_norm - shifted[rows, y]).mean(dtype=np.float64)
+        grad = softmax(scores, out=scores)
+        grad[rows, y] -= 1
+        grad *= 1 / n
+        return value, grad
+
+    def __repr__(self):
+        return "SoftmaxCrossEntropy()"
+
+
+class MulticlassHinge:
+    """Multiclass SVM (hinge) loss with margin 1; see the module docstring."""
+
+    has_proba = False
+
+    def __call__(self, scores, y):
+        n = scores.shape[0]
+        rows = np.arange(n)
+        margins = scores - scores[rows, y][:, np.newaxis]
+        margins += 1
+        margins[rows, y] = 0
+        np.maximum(margins, 0, out=margins)
+        value = margins.sum(dtype=np.float64) / n
+        positive = margins > 0
+        grad = scores
+        np.copyto(grad, positive)
+        grad[rows, y] = -positive.sum(axis=1)
+        grad *= 1 / n
+        return value, grad
+
+    def __repr__(self):
+        return "MulticlassHinge()"
+
+
+LOSSES = {"softmax": SoftmaxCrossEntropy, "svm": MulticlassHinge}
+
+
+def get(name):
+    """Return the loss called ``name`` (``"softmax"`` or ``"svm"``)."""
+    if name not in LOSSES:
+        raise ValueError(f"Unknown loss {name!r}; expected one of {sorted(LOSSES)}.")
+    return LOSSES[name]()

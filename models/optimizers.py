@@ -1,0 +1,327 @@
+"""First-order optimisers as small classes with one interface, and L-BFGS through SciPy.
+
+``opt.step(params, grads, lr_mult=1.0)`` updates every array of ``params`` in place from the
+matching array of ``grads``; the optimiser keeps its state (velocities, moments, step count)
+per parameter, created at the first step. ``lr_mult`` is the schedule's multiplier ``eta_t``
+(see :mod:`models.schedules`): it scales the learning rate (and, for AdamW, the weight decay).
+
+Each update is one fused pass over memory (a small Numba kernel per rule), so that a step
+costs little more than reading the arrays once; the kernels compute in the dtype of the
+parameters (float32 arithmetic vectorises twice as wide as float64). Parameters must be
+C-contiguous arrays (they are updated through flat views).
+
+Examples
+--------
+>>> import numpy as np
+>>> from models.optimizers import get
+>>> w = np.array([1.0, -2.0])
+>>> opt = get("momentum", learning_rate=0.1)
+>>> opt.step([w], [np.array([1.0, 1.0])])
+>>> opt.step([w], [np.array([1.0, 1.0])])
+>>> w  # v = 1, then v = 0.9 + 1 = 1.9: w -= 0.1 * (1 + 1.9)
+array([ 0.71, -2.29])
+"""
+
+import inspect
+
+import numpy as np
+import scipy.optimize
+from numba import njit
+
+__all__ = [
+    "OPTIMIZERS",
+    "SGD",
+    "LBFGS",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
+    "Momentum",
+    "Nesterov",
+    "RMSProp",
+    "get",
+    "hyper_parameters",
+]
+
+
+# ---------------------------------------------------------------- fused kernels (flat arrays)
+# Scalars arrive in the arrays' dtype (see _typed), so float32 arrays are updated with float32
+# arithmetic. error_model="numpy" drops Python's zero-division check, which would keep LLVM from
+# vectorising the loops; "arcp" and "contract" allow x / y -> x * (1 / y) and fused multiply-add
+# (a rounding difference of an ulp or so, nothing else).
+_kernel = njit(cache=True, nogil=True, error_model="numpy", fastmath={"arcp", "contract"})
+
+
+@_kernel
+def _sgd_kernel(w, g, lr):
+    for i in range(w.size):
+        w[i] -= lr * g[i]
+
+
+@_kernel
+def _momentum_kernel(w, g, v, lr, mu, nesterov):
+    for i in range(w.size):
+        vi = mu * v[i] + g[i]
+        v[i] = vi
+        w[i] -= lr * (g[i] + mu * vi) if nesterov else lr * vi
+
+
+@_kernel
+def _adagrad_kernel(w, g, s, lr, eps):
+    for i in range(w.size):
+        gi = g[i]
+        si = s[i] + gi * gi
+        s[i] = si
+        w[i] -= lr * gi / (np.sqrt(si) + eps)
+
+
+@_kernel
+def _rmsprop_kernel(w, g, s, lr, rho, one_minus_rho, eps):
+    for i in range(w.size):
+        gi = g[i]
+        si = rho * s[i] + one_minus_rho * (gi * gi)
+        s[i] = si
+        w[i] -= lr * gi / (np.sqrt(si) + eps)
+
+
+@_kernel
+def _adam_kernel(w, g, m, v, lr, b1, one_minus_b1, b2, one_minus_b2, eps, inv_bias1, inv_bias2,
+                 decay):
+    for i in range(w.size):
+        gi = g[i]
+        mi = b1 * m[i] + one_minus_b1 * gi
+        vi = b2 * v[i] + one_minus_b2 * (gi * gi)
+        m[i] = mi
+        v[i] = vi
+        w[i] -= lr * (mi * inv_bias1) / (np.sqrt(vi * inv_bias2) + eps) + decay * w[i]
+
+
+def _typed(array, *scalars):
+    """``scalars`` converted to the dtype of ``array``."""
+    return tuple(array.dtype.type(x) for x in scalars)
+
+
+def _flat(a):
+    """A flat view of ``a`` (never a copy: the kernels update it in place)."""
+    if not a.flags.c_contiguous:
+        raise ValueError(
+            f"Optimisers update C-contiguous arrays in place; got a non-contiguous array of "
+            f"shape {a.shape}.")
+    return a.reshape(-1)
+
+
+class _Optimizer:
+    full_batch = False
+
+    def _begin_step(self, params, count):
+        """Count the step; return the per-parameter state (``count`` zero arrays like each
+        parameter, made at the first step)."""
+        if getattr(self, "state_", None) is None:
+            self.state_ = [[np.zeros_like(p) for _ in range(count)] for p in params]
+            self.t_ = 0
+        self.t_ += 1
+        return self.state_
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
+        return f"{type(self).__name__}({args})"
+
+
+# ---------------------------------------------------------------- the optimisers
+class SGD(_Optimizer):
+    """Stochastic gradient descent (Robbins & Monro 1951): ``w -= learning_rate * g``."""
+
+    def __init__(self, learning_rate=1e-3):
+        self.learning_rate = learning_rate
+
+    def step(self, params, grads, lr_mult=1.0):
+        self._begin_step(params, 0)
+        for w, g in zip(params, grads):
+            _sgd_kernel(_flat(w), _flat(g), *_typed(w, self.learning_rate * lr_mult))
+
+
+class Momentum(_Optimizer):
+    """SGD with momentum (Polyak 1964; Sutskever et al. 2013)::
+
+        v = momentum * v + g
+        w -= learning_rate * v
+    """
+
+    _nesterov = False
+
+    def __init__(self, learning_rate=1e-3, momentum=0.9):
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+
+    def step(self, params, grads, lr_mult=1.0):
+        state = self._begin_step(params, 1)
+        lr = self.learning_rate * lr_mult
+        for w, g, (v,) in zip(params, grads, state):
+            _momentum_kernel(_flat(w), _flat(g), _flat(v), *_typed(w, lr, self.momentum),
+                             self._nesterov)
+
+
+class Nesterov(Momentum):
+    """Nesterov accelerated gradient (Nesterov 1983; Sutskever et al. 2013), in the form that
+    keeps the current (not the look-ahead) parameters, as PyTorch's ``nesterov=True``::
+
+        v = momentum * v + g
+        w -= learning_rate * (g + momentum * v)
+
+    It equals the lecture's look-ahead form ``v = mu v - lr grad(w + mu v); w += v`` after the
+    change of variables ``w_ahead = w + mu v`` (and ``v`` scaled by ``-lr``).
+    """
+
+    _nesterov = True
+
+
+class AdaGrad(_Optimizer):
+    """AdaGrad (Duchi, Hazan & Singer 2011)::
+
+        s += g * g
+        w -= learning_rate * g / (sqrt(s) + eps)
+    """
+
+    def __init__(self, learning_rate=1e-3, eps=1e-8):
+        self.learning_rate = learning_rate
+        self.eps = eps
+
+    def step(self, params, grads, lr_mult=1.0):
+        state = self._begin_step(params, 1)
+        lr = self.learning_rate * lr_mult
+        for w, g, (s,) in zip(params, grads, state):
+            _adagrad_kernel(_flat(w), _flat(g), _flat(s), *_typed(w, lr, self.eps))
+
+
+class RMSProp(_Optimizer):
+    """RMSProp (Tieleman & Hinton 2012, lecture 6.5)::
+
+        s = decay_rate * s + (1 - decay_rate) * g * g
+        w -= learning_rate * g / (sqrt(s) + eps)
+    """
+
+    def __init__(self, learning_rate=1e-3, decay_rate=0.99, eps=1e-8):
+        self.learning_rate = learning_rate
+        self.decay_rate = decay_rate
+        self.eps = eps
+
+    def step(self, params, grads, lr_mult=1.0):
+        state = self._begin_step(params, 1)
+        lr = self.learning_rate * lr_mult
+        for w, g, (s,) in zip(params, grads, state):
+            rho = self.decay_rate
+            _rmsprop_kernel(_flat(w), _flat(g), _flat(s), *_typed(w, lr, rho, 1 - rho, self.eps))
+
+
+class Adam(_Optimizer):
+    """Adam (Kingma & Ba 2015, Algorithm 1), at step ``t = 1, 2, ...``::
+
+        m = beta1 * m + (1 - beta1) * g            m_hat = m / (1 - beta1 ** t)
+        v = beta2 * v + (1 - beta2) * g * g        v_hat = v / (1 - beta2 ** t)
+        w -= learning_rate * m_hat / (sqrt(v_hat) + eps)
+    """
+
+    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.learning_rate = learning_rate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+
+    def step(self, params, grads, lr_mult=1.0):
+        state = self._begin_step(params, 2)
+        b1, b2, t = self.beta1, self.beta2, self.t_
+        lr, decay = self.learning_rate * lr_mult, getattr(self, "weight_decay", 0.0) * lr_mult
+        for w, g, (m, v) in zip(params, grads, state):
+            scalars = _typed(w, lr, b1, 1 - b1, b2, 1 - b2, self.eps, 1 / (1 - b1**t),
+                             1 / (1 - b2**t), decay)
+            _adam_kernel(_flat(w), _flat(g), _flat(m), _flat(v), *scalars)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019, Algorithm 2)::
+
+        (m, v, m_hat, v_hat as in Adam)
+        w -= eta_t * (learning_rate * m_hat / (sqrt(v_hat) + eps) + weight_decay * w)
+
+    ``eta_t`` is the schedule multiplier ``lr_mult`` (1 without a schedule). The decay is
+    not multiplied by ``learning_rate``, as in the paper; PyTorch's ``AdamW`` multiplies it
+    (``w -= lr * weight_decay * w``), so PyTorch's ``weight_decay=0.01`` at ``lr=1e-3`` is
+    ``weight_decay=1e-5`` here. Every array handed to ``step`` is decayed.
+    """
+
+    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-5):
+        super().__init__(learning_rate, beta1, beta2, eps)
+        self.weight_decay = weight_decay
+
+
+class LBFGS:
+    """Full-batch L-BFGS (Liu & Nocedal 1989) through ``scipy.optimize.minimize``
+    (``method="L-BFGS-B"``, no bounds) on the parameters flattened into one float64 vector.
+
+    ``minimize(params, loss_and_grads)`` runs it: ``loss_and_grads(params) -> (value, grads)``
+    evaluates the full-batch loss; ``params`` hold the solution afterwards. It has no ``step``:
+    it cannot be used on mini-batches (nor with ``partial_fit``).
+    """
+
+    full_batch = True
+
+    def __init__(self, max_iter=200, tol=1e-4, max_fun=15000):
+        self.max_iter = max_iter
+        self.tol = tol
+        self.max_fun = max_fun
+
+    def minimize(self, params, loss_and_grads, callback=None):
+        sizes = np.cumsum([p.size for p in params])[:-1]
+
+        def unpack(x):
+            for p, part in zip(params, np.split(x, sizes)):
+                p[...] = part.reshape(p.shape)
+
+        def fun(x):
+            unpack(x)
+            value, grads = loss_and_grads(params)
+            return float(value), np.concatenate([_flat(g) for g in grads]).astype(np.float64)
+
+        x0 = np.concatenate([p.ravel() for p in params]).astype(np.float64)
+        options = {"maxiter": self.max_iter, "maxfun": self.max_fun, "gtol": self.tol}
+        result = scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", options=options,
+                                         callback=callback)
+        unpack(result.x)
+        return result
+
+    __repr__ = _Optimizer.__repr__
+
+
+OPTIMIZERS = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSProp,
+    "adam": Adam,
+    "adamw": AdamW,
+    "lbfgs": LBFGS,
+}
+
+
+def hyper_parameters(name):
+    """Names of the hyper-parameters the optimiser ``name`` takes.
+
+    Examples
+    --------
+    >>> hyper_parameters("rmsprop")
+    ['learning_rate', 'decay_rate', 'eps']
+    """
+    return list(inspect.signature(OPTIMIZERS[name]).parameters)
+
+
+def get(name, **hyper):
+    """Return the optimiser called ``name`` built with ``hyper`` (see :data:`OPTIMIZERS`).
+
+    Examples
+    --------
+    >>> get("adam", learning_rate=0.01)
+    Adam(learning_rate=0.01, beta1=0.9, beta2=0.999, eps=1e-08)
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}.")
+    return OPTIMIZERS[name](**hyper)
