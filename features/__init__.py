@@ -1,12 +1,14 @@
 """Image feature extractors as scikit-learn transformers."""
 
 from ._base import BaseImageTransformer
+from .bovw import BagOfVisualWords
 from .color import ColorHistogram
 from .hog import HOG, hog_cell_histograms, hog_features, hog_image
 from .raw import RawPixels
 
 __all__ = [
     "HOG",
+    "BagOfVisualWords",
     "BaseImageTransformer",
     "ColorHistogram",
     "RawPixels",

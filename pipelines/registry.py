@@ -11,7 +11,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from features import HOG, ColorHistogram, RawPixels
+from features import HOG, BagOfVisualWords, ColorHistogram, RawPixels
 from models import NeuralNetClassifier
 
 _PIPELINES = {}
@@ -167,3 +167,28 @@ def _pixels_mlp_sklearn():
 @_register("hog+color-mlp", "HOG + HSV grid histograms -> standardise -> NumPy MLP")
 def _hog_color_mlp():
     return _pipeline(_hog_and_color(), _mlp())
+
+
+def _bovw():
+    # Coates, Lee & Ng (2011): 6x6 patches at stride 1, brightness/contrast normalised and
+    # ZCA-whitened, 1,600 k-means words, triangle encoding, sums over the four quadrants.
+    return BagOfVisualWords(random_state=0)
+
+
+@_register("bovw-svm", "bag of visual words (Coates et al., 1,600 words) -> linear SVM")
+def _bovw_svm():
+    clf = NeuralNetClassifier(
+        hidden_layer_sizes=(),
+        loss="svm",
+        alpha=1e-3,
+        batch_size=256,
+        max_epochs=30,
+        schedule="cosine",
+        random_state=0,
+    )
+    return _pipeline(_bovw(), clf)
+
+
+@_register("bovw-mlp", "bag of visual words (Coates et al., 1,600 words) -> NumPy MLP")
+def _bovw_mlp():
+    return _pipeline(_bovw(), _mlp())
