@@ -10,33 +10,18 @@ Examples
     python scripts/compare.py --pipelines pixels-svm,hog-svm --data ~/images --out results
 """
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
-from pipelines import available, describe
+from pipelines import available
+from pipelines._cli import pipeline_parser, size_pair
 from pipelines.compare import compare, format_table, write_report
 from pipelines.datasets import load_dataset, load_split
 
 
-def _size(text):
-    try:
-        rows, cols = (int(v) for v in text.split(","))
-    except ValueError:
-        message = f"expected ROWS,COLS such as 32,32; got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-    if rows < 1 or cols < 1:
-        raise argparse.ArgumentTypeError(f"ROWS and COLS must be positive; got {text!r}")
-    return rows, cols
-
-
 def build_parser():
-    names = "\n".join(f"  {name:16s} {describe(name)}" for name in available())
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] + "\n\npipelines:\n" + names,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = pipeline_parser(__doc__)
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--dataset",
@@ -67,7 +52,7 @@ def build_parser():
         "--random-state", type=int, default=0, help="seed of that split (default: 0)"
     )
     parser.add_argument(
-        "--size", type=_size, default=None, metavar="ROWS,COLS", help="resize images on loading"
+        "--size", type=size_pair, default=None, metavar="ROWS,COLS", help="resize images on loading"
     )
     parser.add_argument(
         "--n-jobs", type=int, default=-1, help="threads for decoding images (default: -1, all)"

@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipelines._cli import positive_int, size_pair
 from pipelines.batch import (
     BACKENDS,
     FEATURES,
@@ -24,28 +25,6 @@ from pipelines.batch import (
     parse_features,
     summary_line,
 )
-
-
-def _size(text):
-    try:
-        rows, cols = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected ROWS,COLS such as 32,32; got {text!r}"
-        ) from None
-    if rows < 1 or cols < 1:
-        raise argparse.ArgumentTypeError(f"ROWS and COLS must be positive; got {text!r}")
-    return rows, cols
-
-
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return value
 
 
 def build_parser():
@@ -73,13 +52,13 @@ def build_parser():
         metavar="FILE",
         help='JSON or YAML file {feature: {parameter: value}}, e.g. {"hog": {"orientations": 12}}',
     )
-    parser.add_argument("--size", type=_size, metavar="ROWS,COLS", help="resize every image")
+    parser.add_argument("--size", type=size_pair, metavar="ROWS,COLS", help="resize every image")
     parser.add_argument(
-        "--chunk-size", type=_positive, default=256, help="files per chunk (default: 256)"
+        "--chunk-size", type=positive_int, default=256, help="files per chunk (default: 256)"
     )
     parser.add_argument(
         "--fit-sample",
-        type=_positive,
+        type=positive_int,
         default=1000,
         help="files used to fit extractors that learn, such as bovw (default: 1000)",
     )

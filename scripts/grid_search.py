@@ -11,10 +11,10 @@ Examples
         --grid grid.yaml --n-iter 20 --backend dask --scheduler tcp://10.0.0.5:8786 --out s
 """
 
-import argparse
 import sys
 
-from pipelines import available, describe
+from pipelines import available
+from pipelines._cli import pipeline_parser, positive_int, size_pair
 from pipelines.model_files import save_model
 from pipelines.search import (
     cache_events,
@@ -28,47 +28,21 @@ from pipelines.search import (
 )
 
 
-def _size(text):
-    try:
-        rows, cols = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected ROWS,COLS such as 32,32; got {text!r}"
-        ) from None
-    if rows < 1 or cols < 1:
-        raise argparse.ArgumentTypeError(f"ROWS and COLS must be positive; got {text!r}")
-    return rows, cols
-
-
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return value
-
-
 def build_parser():
-    names = "\n".join(f"  {name:16s} {describe(name)}" for name in available())
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] + "\n\npipelines:\n" + names,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = pipeline_parser(__doc__)
     parser.add_argument("--pipeline", required=True, help="a pipeline name (see above)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=["digits"], help="default: digits")
     source.add_argument("--data", metavar="FOLDER", help="FOLDER/<class>/<image>")
-    parser.add_argument("--size", type=_size, metavar="ROWS,COLS", help="resize on loading")
+    parser.add_argument("--size", type=size_pair, metavar="ROWS,COLS", help="resize on loading")
     parser.add_argument(
         "--grid",
         required=True,
         help="inline JSON such as '{\"clf__C\": [0.01, 0.1, 1]}', or a JSON/YAML file",
     )
-    parser.add_argument("--cv", type=_positive, default=5, help="folds (default: 5)")
+    parser.add_argument("--cv", type=positive_int, default=5, help="folds (default: 5)")
     parser.add_argument(
-        "--n-iter", type=_positive, default=None, help="randomised search with N candidates"
+        "--n-iter", type=positive_int, default=None, help="randomised search with N candidates"
     )
     parser.add_argument("--scoring", default=None, help="a scikit-learn scorer (default: accuracy)")
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel fits (default: 1)")

@@ -6,38 +6,22 @@ Examples
     python scripts/train.py --pipeline hog-svm --data ~/photos --size 64,64 --out photos.skops
 """
 
-import argparse
 import sys
 import time
 
-from pipelines import available, describe
+from pipelines import available
+from pipelines._cli import pipeline_parser, size_pair
 from pipelines.model_files import FORMATS, save_model
 from pipelines.search import load_labelled, make_for
 
 
-def _size(text):
-    try:
-        rows, cols = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected ROWS,COLS such as 32,32; got {text!r}"
-        ) from None
-    if rows < 1 or cols < 1:
-        raise argparse.ArgumentTypeError(f"ROWS and COLS must be positive; got {text!r}")
-    return rows, cols
-
-
 def build_parser():
-    names = "\n".join(f"  {name:16s} {describe(name)}" for name in available())
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] + "\n\npipelines:\n" + names,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = pipeline_parser(__doc__)
     parser.add_argument("--pipeline", required=True, help="a pipeline name (see above)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", choices=["digits"], help="default: digits")
     source.add_argument("--data", metavar="FOLDER", help="FOLDER/<class>/<image>")
-    parser.add_argument("--size", type=_size, metavar="ROWS,COLS", help="resize on loading")
+    parser.add_argument("--size", type=size_pair, metavar="ROWS,COLS", help="resize on loading")
     parser.add_argument("--out", required=True, metavar="MODEL", help="the model file to write")
     parser.add_argument(
         "--format",
