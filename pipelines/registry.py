@@ -94,9 +94,16 @@ def _pixels_softmax():
     return _pipeline(RawPixels(), LogisticRegression(C=0.1, max_iter=200))
 
 
-@_register("pixels-svm", "raw pixels -> standardise -> linear SVM (LinearSVC, dual)")
+@_register("pixels-svm", "raw pixels -> standardise -> linear SVM (multiclass hinge, L-BFGS)")
 def _pixels_svm():
-    return _pipeline(RawPixels(), LinearSVC(C=1e-2, dual=True, max_iter=1000))
+    # The lecture's multiclass hinge loss with an L2 penalty, minimised full-batch by SciPy's
+    # L-BFGS (at most 200 iterations). LinearSVC fits digits only with C >= 1e-2, and at that
+    # C its dual solver ran for over 8 minutes on 40,000 raw CIFAR-10 images (primal: about
+    # 500 s); this takes about 40 s there (40.5% on a 5,000 hold-out) and 0.95-0.97 on digits.
+    clf = NeuralNetClassifier(
+        hidden_layer_sizes=(), loss="svm", optimizer="lbfgs", alpha=0.1, max_epochs=200
+    )
+    return _pipeline(RawPixels(), clf)
 
 
 def _hog():

@@ -45,10 +45,10 @@ def test_grid_search_on_dask_equals_loky(cluster):
     data = data.subset(np.random.default_rng(0).permutation(len(data))[:300])
     grid = {"clf__C": [1e-4, 1e-3], "features__grayscale": [False], "clf__random_state": [0]}
     clear_memory_cache()
-    local = search("pixels-svm", data.images, data.labels, grid, cv=3, n_jobs=1)
+    local = search("pixels-softmax", data.images, data.labels, grid, cv=3, n_jobs=1)
     clear_memory_cache()
     remote = search(
-        "pixels-svm",
+        "pixels-softmax",
         data.images,
         data.labels,
         grid,

@@ -35,7 +35,7 @@ def test_registry_names_and_steps():
 
 
 def test_make_sets_parameters_and_rejects_unknown_names():
-    assert make("pixels-svm", clf__C=0.5).get_params()["clf__C"] == 0.5
+    assert make("pixels-svm", clf__alpha=0.5).get_params()["clf__alpha"] == 0.5
     with pytest.raises(ValueError, match=re.escape("Unknown pipeline 'nope'; available: ")):
         make("nope")
 
