@@ -80,19 +80,26 @@ def triangle_pool(dots, x_sq, c_sq, cell_of_position, out):
 
 
 @njit(**_OPTIONS)
+def _nearest(row, c_sq):
+    """Index of the word nearest to one descriptor: argmin over j of row[j] + c_sq[j]."""
+    best = 0
+    best_value = row[0] + c_sq[0]
+    for j in range(1, row.shape[0]):
+        value = row[j] + c_sq[j]
+        if value < best_value:
+            best_value = value
+            best = j
+    return best
+
+
+@njit(**_OPTIONS)
 def hard_pool(dots, c_sq, cell_of_position, out):
     """One vote for the nearest word of each descriptor, counted per cell."""
     n_rows, k = dots.shape
     n_positions = cell_of_position.shape[0]
     for i in range(n_rows):
         row = dots[i]
-        best = 0
-        best_value = row[0] + c_sq[0]
-        for j in range(1, k):
-            value = row[j] + c_sq[j]
-            if value < best_value:
-                best_value = value
-                best = j
+        best = _nearest(row, c_sq)
         out[i // n_positions, cell_of_position[i % n_positions], best] += 1
 
 
@@ -135,13 +142,7 @@ def vlad_pool(dots, x, codebook, c_sq, cell_of_position, out):
     n_dims = x.shape[1]
     for i in range(n_rows):
         row = dots[i]
-        best = 0
-        best_value = row[0] + c_sq[0]
-        for j in range(1, k):
-            value = row[j] + c_sq[j]
-            if value < best_value:
-                best_value = value
-                best = j
+        best = _nearest(row, c_sq)
         acc = out[i // n_positions, cell_of_position[i % n_positions], best]
         for t in range(n_dims):
             acc[t] += x[i, t] - codebook[best, t]

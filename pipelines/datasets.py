@@ -51,8 +51,7 @@ class ImageDataset:
     @property
     def is_grey(self):
         """True when the images have no colour channels."""
-        first = self.images[0]
-        return first.ndim == 2
+        return is_grey(self.images)
 
     def subset(self, index):
         """The images at ``index`` (an integer array) as a new data set."""
@@ -66,6 +65,20 @@ class ImageDataset:
         return ImageDataset(
             images, labels, list(self.class_names), [self.paths[i] for i in index], []
         )
+
+
+def is_grey(images):
+    """True for a batch of grey images: an array (n, rows, cols) or a list of 2-D images.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_grey(np.zeros((2, 8, 8))), is_grey([np.zeros((8, 8, 3))])
+    (True, False)
+    """
+    if isinstance(images, np.ndarray):
+        return images.ndim == 3
+    return len(images) > 0 and np.ndim(images[0]) == 2
 
 
 def load_dataset(name):

@@ -384,10 +384,9 @@ def make_for(name, images):
     >>> make_for("pixels-svm", np.zeros((2, 8, 8))).steps[0][0]
     'features'
     """
-    grey = getattr(images, "ndim", None) == 3 or (
-        isinstance(images, list) and len(images) > 0 and np.ndim(images[0]) == 2
-    )
-    return make(name, grey=True) if grey else make(name)
+    from .datasets import is_grey
+
+    return make(name, grey=is_grey(images))
 
 
 # -- the search -------------------------------------------------------------------------------
