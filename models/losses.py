@@ -13,6 +13,11 @@ gradient (it is a scratch buffer of the network); pass a copy to keep it.
     ``L = 1/n sum_i sum_{j != y_i} max(0, s_ij - s_{i, y_i} + 1)``;
     ``dL/ds_ij = [margin_ij > 0] / n`` for ``j != y_i`` and minus the count of positive
     margins for ``j = y_i``.
+``squared_hinge``
+    one-vs-rest L2-SVM (the squared hinge of liblinear and scikit-learn's ``LinearSVC``, the
+    classifier of Coates, Lee & Ng 2011): with ``t_ij = +1`` for ``j = y_i`` and ``-1``
+    otherwise, ``L = 1/n sum_i sum_j max(0, 1 - t_ij s_ij)^2``;
+    ``dL/ds_ij = -2 t_ij max(0, 1 - t_ij s_ij) / n``. Smooth, so L-BFGS suits it.
 
 The L2 penalty ``alpha * ||W||^2`` is added by the network, not here.
 
@@ -27,7 +32,14 @@ Examples
 
 import numpy as np
 
-__all__ = ["LOSSES", "MulticlassHinge", "SoftmaxCrossEntropy", "get", "softmax"]
+__all__ = [
+    "LOSSES",
+    "MulticlassHinge",
+    "OneVsRestSquaredHinge",
+    "SoftmaxCrossEntropy",
+    "get",
+    "softmax",
+]
 
 
 def softmax(scores, out=None):
@@ -88,11 +100,37 @@ class MulticlassHinge:
         return "MulticlassHinge()"
 
 
-LOSSES = {"softmax": SoftmaxCrossEntropy, "svm": MulticlassHinge}
+class OneVsRestSquaredHinge:
+    """One-vs-rest squared hinge (L2-SVM) with margin 1; see the module docstring."""
+
+    has_proba = False
+
+    def __call__(self, scores, y):
+        n = scores.shape[0]
+        rows = np.arange(n)
+        # margins 1 - t * s, with t = -1 everywhere but +1 at the true class
+        margins = np.add(scores, 1, out=scores)
+        margins[rows, y] = 2 - margins[rows, y]
+        np.maximum(margins, 0, out=margins)
+        value = float(np.einsum("ij,ij->", margins, margins, dtype=np.float64)) / n
+        grad = margins
+        grad *= 2 / n
+        grad[rows, y] *= -1
+        return value, grad
+
+    def __repr__(self):
+        return "OneVsRestSquaredHinge()"
+
+
+LOSSES = {
+    "softmax": SoftmaxCrossEntropy,
+    "svm": MulticlassHinge,
+    "squared_hinge": OneVsRestSquaredHinge,
+}
 
 
 def get(name):
-    """Return the loss called ``name`` (``"softmax"`` or ``"svm"``)."""
+    """Return the loss called ``name`` (``"softmax"``, ``"svm"`` or ``"squared_hinge"``)."""
     if name not in LOSSES:
         raise ValueError(f"Unknown loss {name!r}; expected one of {sorted(LOSSES)}.")
     return LOSSES[name]()

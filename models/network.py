@@ -29,6 +29,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.linalg
 from numba import njit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -45,6 +46,7 @@ from ._param import Interval, Options, StrOptions, _fit_context
 __all__ = ["NeuralNetClassifier"]
 
 _PREDICT_CHUNK = 4096  # rows per forward pass at prediction time (bounds memory)
+_GRAM_CHUNK = 4096  # rows per block of the Gram matrix of init="least_squares"
 
 
 class _Workspace:
@@ -88,8 +90,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Saturation value ``-elu_alpha`` of ``elu``.
     maxout_pieces : int, default=2
         Linear pieces per ``maxout`` unit.
-    loss : {"softmax", "svm"}, default="softmax"
-        Cross-entropy of the softmax, or the multiclass hinge loss (see :mod:`models.losses`).
+    loss : {"softmax", "svm", "squared_hinge"}, default="softmax"
+        Cross-entropy of the softmax, the multiclass hinge loss, or the one-vs-rest squared
+        hinge of an L2-SVM (as ``LinearSVC``; see :mod:`models.losses`).
     alpha : float, default=0.0
         L2 penalty ``alpha * ||W||^2`` added to the mean loss (weights only, not biases).
     optimizer : {"adamw", "adam", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", \
@@ -133,6 +136,13 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Shuffle the samples before each epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, shuffling and validation split.
+    init : {"random", "least_squares"}, default="random"
+        Starting parameters of ``fit``. "random": see Notes. "least_squares", for networks
+        without hidden layers only: the minimiser of the same penalised objective with the
+        loss replaced by the squared error to scores of +1 for the true class and -1 for the
+        others, ``1/n sum_i ||x_i W + b - t_i||^2 + alpha ||W||^2`` (ridge regression, one
+        Gram matrix and one Cholesky solve in float64). On samples inside the margin the
+        squared hinge *is* this squared error, so L-BFGS has far less to do from there.
     dtype : {np.float32, np.float64}, default=np.float32
         Floating type of the parameters and of every computation.
     verbose : bool or int, default=False
@@ -207,6 +217,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
+        "init": [StrOptions({"random", "least_squares"})],
         "dtype": [Options(type, {np.float32, np.float64})],
         "verbose": ["verbose"],
     }
@@ -238,6 +249,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         n_iter_no_change=10,
         shuffle=True,
         random_state=None,
+        init="random",
         dtype=np.float32,
         verbose=False,
     ):
@@ -265,6 +277,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.shuffle = shuffle
         self.random_state = random_state
+        self.init = init
         self.dtype = dtype
         self.verbose = verbose
 
@@ -282,6 +295,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, y = np.unique(y, return_inverse=True)
         self._rng = check_random_state(self.random_state)
         self._start(X.shape[1])
+        if self.init == "least_squares":
+            self._least_squares_start(X, y)
         if self.optimizer == "lbfgs":
             self._fit_lbfgs(X, y)
             return self
@@ -413,6 +428,31 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = None
         self.n_epochs_ = 0
+
+    def _least_squares_start(self, X, y):
+        """Set the single layer to the ridge regression of +-1 targets (``init``)."""
+        if len(self.coefs_) != 1:
+            raise ValueError(
+                "init='least_squares' needs a network without hidden layers "
+                f"(hidden_layer_sizes=()); got hidden_layer_sizes={self.hidden_layer_sizes!r}.")
+        n, d = X.shape
+        targets = np.full((n, len(self.classes_)), -1.0)
+        targets[np.arange(n), y] = 1.0
+        mean = X.mean(axis=0, dtype=np.float64).astype(X.dtype)
+        target_mean = targets.mean(axis=0)
+        centred_targets = (targets - target_mean).astype(X.dtype)
+        gram, right = np.zeros((d, d)), np.zeros((d, len(self.classes_)))
+        for start in range(0, n, _GRAM_CHUNK):  # centred in blocks: the intercept is free
+            block = X[start:start + _GRAM_CHUNK] - mean
+            gram += block.T @ block
+            right += block.T @ centred_targets[start:start + _GRAM_CHUNK]
+        gram[np.diag_indices(d)] += n * self.alpha
+        try:
+            W = scipy.linalg.solve(gram, right, assume_a="pos")
+        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # alpha=0, rank-deficient X
+            W = scipy.linalg.lstsq(gram, right)[0]
+        self.coefs_[0][...] = W
+        self.intercepts_[0][...] = target_mean - mean.astype(np.float64) @ W
 
     def _params(self):
         return [p for pair in zip(self.coefs_, self.intercepts_) for p in pair]

@@ -127,6 +127,20 @@ def test_svm_loss_value_and_gradient():
     assert_allclose(grad, expected_grad / 6)
 
 
+def test_squared_hinge_loss_value_and_gradient():
+    s, y = _scores(seed=1)
+    value, grad = losses.get("squared_hinge")(s.copy(), y)
+    expected_value, expected_grad = 0.0, np.zeros_like(s)
+    for i in range(6):  # one binary L2-SVM per class, one sample at a time
+        for j in range(4):
+            t = 1.0 if j == y[i] else -1.0
+            margin = max(0.0, 1 - t * s[i, j])
+            expected_value += margin**2
+            expected_grad[i, j] = -2 * t * margin
+    assert value == pytest.approx(expected_value / 6, rel=1e-12)
+    assert_allclose(grad, expected_grad / 6, rtol=1e-12)
+
+
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_loss_gradient_matches_finite_differences(name):
     s, y = _scores(seed=2)
@@ -149,8 +163,9 @@ def test_softmax_loss_does_not_overflow():
 
 
 def test_loss_registry():
-    assert set(LOSSES) == {"softmax", "svm"}
+    assert set(LOSSES) == {"softmax", "svm", "squared_hinge"}
     assert losses.get("softmax").has_proba and not losses.get("svm").has_proba
+    assert not losses.get("squared_hinge").has_proba
     with pytest.raises(ValueError, match=re.escape("Unknown loss 'hinge'; expected one of")):
         losses.get("hinge")
 

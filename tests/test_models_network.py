@@ -78,7 +78,9 @@ def test_backprop_through_two_hidden_layers_and_the_penalty():
      NeuralNetClassifier((8,), activation="maxout", loss="svm", optimizer="lbfgs",
                          max_epochs=60, random_state=0),
      NeuralNetClassifier((8,), activation="elu", optimizer="nesterov", schedule="cosine",
-                         early_stopping=True, max_epochs=60, random_state=0)],
+                         early_stopping=True, max_epochs=60, random_state=0),
+     NeuralNetClassifier((), loss="squared_hinge", optimizer="lbfgs", init="least_squares",
+                         alpha=1e-3, max_epochs=60, random_state=0)],
     # Every check passes: no expected failures to justify.
     expected_failed_checks=lambda estimator: {},
 )
@@ -269,7 +271,65 @@ def test_digits_optimizer_activation_pairs(digits, optimizer, activation):
     assert clf.score(X_test, y_test) >= 0.90
 
 
-@pytest.mark.parametrize("loss", ["softmax", "svm"])
+def test_squared_hinge_lbfgs_is_linearsvc(digits):
+    # LinearSVC minimises 0.5 ||w||^2 + C sum_i max(0, 1 - t w.x)^2 per class, which is
+    # C n times our mean loss + alpha ||W||^2 with alpha = 1 / (2 C n). liblinear penalises
+    # the intercept too, as a feature of value intercept_scaling: large, that penalty vanishes.
+    from sklearn.svm import LinearSVC
+
+    X, y = digits[0][:600], digits[2][:600]
+    X = (X - X.mean(axis=0)) / np.maximum(X.std(axis=0), 1e-12)
+    C, n = 0.01, len(X)
+    svc = LinearSVC(C=C, dual=False, tol=1e-12, intercept_scaling=1000, max_iter=10_000)
+    svc.fit(X, y)
+    net = NeuralNetClassifier((), loss="squared_hinge", optimizer="lbfgs", alpha=1 / (2 * C * n),
+                              tol=1e-12, max_epochs=5000, dtype=np.float64, random_state=0)
+    net.fit(X, y)
+    assert_allclose(net.coefs_[0], svc.coef_.T, atol=5e-4)
+    assert_allclose(net.intercepts_[0], svc.intercept_, atol=2e-3)
+    assert_allclose(net.decision_function(X), svc.decision_function(X), atol=5e-3)
+    assert_array_equal(net.predict(X), svc.predict(X))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_least_squares_start_is_ridge(digits, dtype):
+    # not centred, not scaled: the blocks of the Gram matrix must centre it themselves
+    from sklearn.linear_model import Ridge
+
+    X, y = digits[0] + 3.0, digits[2]
+    alpha, n = 0.01, len(X)
+    clf = NeuralNetClassifier((), alpha=alpha, init="least_squares", dtype=dtype)
+    clf.classes_, index = np.unique(y, return_inverse=True)
+    clf._rng = np.random.RandomState(0)
+    clf._start(X.shape[1])
+    clf._least_squares_start(X.astype(dtype), index)
+    targets = np.where(index[:, None] == np.arange(10), 1.0, -1.0)
+    ridge = Ridge(alpha=alpha * n).fit(X, targets)
+    atol = 1e-10 if dtype == np.float64 else 1e-4
+    assert_allclose(clf.coefs_[0], ridge.coef_.T, atol=atol)
+    assert_allclose(clf.intercepts_[0], ridge.intercept_, atol=10 * atol)
+
+
+def test_least_squares_start_shortens_lbfgs(digits):
+    X_train, X_test, y_train, y_test = digits
+    kwargs = dict(loss="squared_hinge", optimizer="lbfgs", alpha=1e-3, max_epochs=30,
+                  random_state=0)
+    cold = NeuralNetClassifier((), **kwargs).fit(X_train, y_train)
+    warm = NeuralNetClassifier((), init="least_squares", **kwargs).fit(X_train, y_train)
+    assert warm.loss_curve_[0] < cold.loss_curve_[0] / 3
+    assert warm.loss_curve_[-1] < cold.loss_curve_[-1]
+    assert warm.score(X_test, y_test) >= 0.95
+
+
+def test_least_squares_start_needs_a_single_layer(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match=re.escape(
+            "init='least_squares' needs a network without hidden layers "
+            "(hidden_layer_sizes=()); got hidden_layer_sizes=(4,).")):
+        NeuralNetClassifier((4,), init="least_squares").fit(X, y)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "svm", "squared_hinge"])
 def test_digits_linear_classifiers(digits, loss):
     X_train, X_test, y_train, y_test = digits
     clf = NeuralNetClassifier((), loss=loss, random_state=0).fit(X_train, y_train)
