@@ -33,7 +33,7 @@ def _reference_features(model, images):
     x = images.astype(np.float64) / 255.0
     patches = extract_patches(x, model.patch_size, model.stride)
     if model.normalize_patches:
-        patches = normalize_patches(patches, CONTRAST_EPS)
+        patches = normalize_patches(patches, model.contrast_eps / 255**2)
     m, grid_rows, grid_cols, d = patches.shape
     flat = patches.reshape(-1, d)
     if model.whiten:
@@ -122,7 +122,8 @@ def test_estimator_hard_assignment_equals_pairwise_distances_argmin():
     model = BagOfVisualWords(
         patch_size=5, n_words=20, encoding="hard", pooling="global", random_state=0
     ).fit(images)  # one patch per image
-    patches = normalize_patches(extract_patches(images / 255.0, 5).reshape(300, -1), CONTRAST_EPS)
+    eps = model.contrast_eps / 255**2
+    patches = normalize_patches(extract_patches(images / 255.0, 5).reshape(300, -1), eps)
     white = (patches - model.descriptor_mean_) @ model.whitening_
     expected = pairwise_distances_argmin(white, model.codebook_.astype(np.float64))
     assert_array_equal(model.transform(images).argmax(axis=1), expected)
