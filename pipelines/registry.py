@@ -182,15 +182,22 @@ def _bovw():
     return BagOfVisualWords(random_state=0)
 
 
-@_register("bovw-svm", "bag of visual words (Coates et al., 1,600 words) -> linear SVM")
+@_register("bovw-svm", "bag of visual words (Coates et al., 1,600 words) -> L2-SVM")
 def _bovw_svm():
+    # Coates' classifier, the one-vs-rest L2-SVM (squared hinge), full batch by L-BFGS from the
+    # ridge solution of the same penalty. 100 iterations stop it short of the optimum, which
+    # generalises worse: on an inner 40,000 / 5,000 split of the JPEG CIFAR-10 training images
+    # the ridge start scored 74.2 %, 100 iterations 75.1 %, 300 iterations 74.8 %; L2-SVMs
+    # near their optimum (300 iterations, alpha 5e-5 to 5e-3, on features whitened with
+    # eps 0.1) 71.6-73.0 %. LinearSVC (liblinear) would first copy the 45,000 x 6,400
+    # features into its sparse format (4.6 GB).
     clf = NeuralNetClassifier(
         hidden_layer_sizes=(),
-        loss="svm",
-        alpha=1e-3,
-        batch_size=256,
-        max_epochs=30,
-        schedule="cosine",
+        loss="squared_hinge",
+        optimizer="lbfgs",
+        init="least_squares",
+        alpha=7.5e-4,
+        max_epochs=100,
         random_state=0,
     )
     return _pipeline(_bovw(), clf)

@@ -8,16 +8,19 @@ the same run (median of several repeats)::
     python scripts/bench_bovw.py
 
 Accuracy: ``--data FOLDER`` (a ``FOLDER/<class>/<image>`` tree, e.g. the CIFAR-10 training
-split) trains BagOfVisualWords -> StandardScaler -> a linear classifier on all but a stratified,
-shuffled hold-out of ``--test-size`` images (random_state=0) and prints the hold-out accuracy
-with the wall and CPU time of every stage::
+split) trains the registered ``bovw-svm`` pipeline (its defaults are Coates' recipe) on all but
+a stratified, shuffled hold-out of ``--test-size`` images (random_state=0) and prints the
+hold-out accuracy with the wall and CPU time of every stage (fit of the features, encoding,
+training of the classifier) and their total::
 
     python scripts/bench_bovw.py --data /tmp/cifar/train
 
-``l2svm`` is Coates' L2-SVM (one-vs-rest squared hinge), solved here by L-BFGS from a ridge
-start; it lives in this script only, as a measuring device. ``--features FILE.npz`` caches the
-encoded features so that other classifiers can be tried without encoding again; ``--flip``
-adds the mirror images of the training part to the training set.
+The features step runs once; ``--classifier`` names the classifiers trained on its output:
+``bovw-svm`` and ``bovw-mlp`` (the registered pipelines after their features step),
+``l2svm-converged`` (bovw-svm's L2-SVM run to 1,000 iterations), ``network-svm`` (the
+multiclass hinge by mini-batches), ``linearsvc``, ``logistic``. ``--features FILE.npz``
+caches the encoded features; ``--flip`` adds the mirror images of the training part to the
+training set (not part of the recipe).
 """
 
 import argparse
@@ -58,7 +61,7 @@ def _speed(n_words, n_images, repeats):
         for block in blocks:
             n = len(block) * len(cells)
             kernels.extract_patches_normalized(
-                block, 6, 1, np.float32(bovw.CONTRAST_EPS), normalize, patches[:n]
+                block, 6, 1, np.float32(model.contrast_eps / 255**2), normalize, patches[:n]
             )
             if whiten:
                 np.matmul(patches[:n], w, out=white[:n])
@@ -133,94 +136,39 @@ def _run_speed(args):
     return 0
 
 
-class _SquaredHingeOvR:
-    """Coates' L2-SVM for this measurement only: one-vs-rest squared hinge, full-batch L-BFGS.
-
-    Minimises ``lam / 2 ||W||^2 + mean_i sum_c max(0, 1 - y_ic (x_i w_c + b_c))^2`` with
-    ``y_ic = +-1``; products in float32 (two passes over X per iteration), parameters float64.
-    With ``ridge`` it starts from the ridge regression (penalty ``ridge * n``) of the +-1
-    targets (one Gram matrix ``X^T X`` and one solve), which the squared hinge only has to
-    correct on the samples beyond the margin: far fewer iterations than from zero.
-    """
-
-    def __init__(self, lam, max_iter, ridge=None):
-        self.lam, self.max_iter, self.ridge = lam, max_iter, ridge
-
-    def fit(self, X, y):
-        from scipy.optimize import minimize
-
-        X = np.asarray(X, dtype=np.float32)
-        self.classes_, index = np.unique(y, return_inverse=True)
-        n, d = X.shape
-        signs = np.where(index[:, None] == np.arange(len(self.classes_)), 1.0, -1.0)
-        signs = signs.astype(np.float32)
-
-        def loss(theta):
-            w = theta.reshape(d + 1, -1)
-            scores = X @ w[:d].astype(np.float32) + w[d].astype(np.float32)
-            margin = np.maximum(0.0, 1.0 - signs * scores)
-            coef = (-2.0 / n) * signs * margin
-            grad = np.empty_like(w)
-            grad[:d] = X.T @ coef + self.lam * w[:d]
-            grad[d] = coef.sum(axis=0)
-            value = float(np.sum(margin.astype(np.float64) ** 2) / n)
-            return value + 0.5 * self.lam * float(np.sum(w[:d] ** 2)), grad.ravel()
-
-        theta = np.zeros((d + 1, len(self.classes_)))
-        if self.ridge is not None:
-            ones = np.ones((n, 1), dtype=np.float32)
-            corner = np.full((1, 1), n, dtype=np.float32)
-            gram = np.block([[X.T @ X, X.T @ ones], [ones.T @ X, corner]]).astype(np.float64)
-            gram[np.arange(d), np.arange(d)] += self.ridge * n
-            right = np.vstack([X.T @ signs, signs.sum(axis=0, keepdims=True)])
-            theta = np.linalg.solve(gram, right.astype(np.float64))
-        result = minimize(
-            loss, theta.ravel(), jac=True, method="L-BFGS-B", options={"maxiter": self.max_iter}
-        )
-        self.coef_ = result.x.reshape(d + 1, -1).astype(np.float32)
-        self.n_iter_ = result.nit
-        return self
-
-    def predict(self, X):
-        scores = np.asarray(X, dtype=np.float32) @ self.coef_[:-1] + self.coef_[-1]
-        return self.classes_[scores.argmax(axis=1)]
-
-
 def _classifier(name, random_state):
-    if name == "network-svm":
+    """The scaler and classifier trained on the encoded features."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from pipelines import make
+
+    if name in ("bovw-svm", "bovw-mlp"):
+        return Pipeline(make(name).steps[1:])  # the registered pipeline after its features
+    if name == "l2svm-converged":
+        # the L2-SVM of bovw-svm run to (near) its optimum
+        clf = make("bovw-svm").named_steps["clf"].set_params(max_epochs=1000)
+    elif name == "network-svm":
         from models import NeuralNetClassifier
 
-        return NeuralNetClassifier(
+        clf = NeuralNetClassifier(
             hidden_layer_sizes=(),
             loss="svm",
             alpha=1e-3,
             batch_size=256,
             max_epochs=30,
-            learning_rate=1e-3,
             schedule="cosine",
             random_state=random_state,
         )
-    if name == "network-softmax":
-        from models import NeuralNetClassifier
-
-        return NeuralNetClassifier(
-            hidden_layer_sizes=(),
-            alpha=1e-3,
-            batch_size=256,
-            max_epochs=30,
-            schedule="cosine",
-            random_state=random_state,
-        )
-    if name == "l2svm":
-        # lam and ridge chosen on a 40,000 / 5,000 split of the training part
-        return _SquaredHingeOvR(lam=1e-5, max_iter=100, ridge=7.5e-4)
-    if name == "linearsvc":
+    elif name == "linearsvc":
         from sklearn.svm import LinearSVC
 
-        return LinearSVC(C=1e-3, loss="squared_hinge", dual=False, random_state=random_state)
-    from sklearn.linear_model import LogisticRegression
+        clf = LinearSVC(C=1e-3, dual=False, random_state=random_state)
+    else:
+        from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=1e-3, max_iter=300)
+        clf = LogisticRegression(C=1e-3, max_iter=300)
+    return Pipeline([("scale", StandardScaler()), ("clf", clf)])
 
 
 def _clock():
@@ -231,9 +179,8 @@ def _clock():
 
 def _run_accuracy(args):
     from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
 
-    from features.bovw import BagOfVisualWords
+    from pipelines import make
     from pipelines.datasets import load_image_folder
 
     if args.features and _exists(args.features):
@@ -252,7 +199,8 @@ def _run_accuracy(args):
             shuffle=True,
             random_state=0,
         )
-        model = BagOfVisualWords(n_words=args.n_words, random_state=0)
+        model = make("bovw-svm", features__n_words=args.n_words).named_steps["features"]
+        print(f"features step: {model!r}", flush=True)
         elapsed = _clock()
         model.fit(data.images[train_index])
         times = {"fit": elapsed()}
@@ -284,10 +232,9 @@ def _run_accuracy(args):
             )
     for name in args.classifier:
         elapsed = _clock()
-        scaler = StandardScaler().fit(train)
-        clf = _classifier(name, 0).fit(scaler.transform(train), y_train)
+        clf = _classifier(name, 0).fit(train, y_train)
         train_time = elapsed()
-        accuracy = float(np.mean(clf.predict(scaler.transform(test)) == y_test))
+        accuracy = float(np.mean(clf.predict(test) == y_test))
         total = np.add(np.add(times["fit"], times["encode"]), train_time)
         print(
             f"{name}: hold-out accuracy {100 * accuracy:.2f} % on {len(y_test)} images; "
@@ -316,8 +263,8 @@ def main(argv=None):
     parser.add_argument(
         "--classifier",
         nargs="+",
-        default=["l2svm"],
-        choices=["network-svm", "network-softmax", "l2svm", "linearsvc", "logistic"],
+        default=["bovw-svm"],
+        choices=["bovw-svm", "bovw-mlp", "l2svm-converged", "network-svm", "linearsvc", "logistic"],
     )
     parser.add_argument("--features", help="cache file (.npz) of the encoded features")
     parser.add_argument(
