@@ -66,6 +66,14 @@ def _add_scaled(out, x, scale):
         out[i] += scale * x[i]
 
 
+def _solve_spd(a, b):
+    """Solve ``a x = b`` for symmetric positive semi-definite ``a`` (least squares if singular)."""
+    try:
+        return scipy.linalg.solve(a, b, assume_a="pos")
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # alpha=0, rank-deficient X
+        return scipy.linalg.lstsq(a, b)[0]
+
+
 def _has_proba(estimator):
     return estimator.loss == "softmax"
 
@@ -140,8 +148,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Starting parameters of ``fit``. "random": see Notes. "least_squares", for networks
         without hidden layers only: the minimiser of the same penalised objective with the
         loss replaced by the squared error to scores of +1 for the true class and -1 for the
-        others, ``1/n sum_i ||x_i W + b - t_i||^2 + alpha ||W||^2`` (ridge regression, one
-        Gram matrix and one Cholesky solve in float64). On samples inside the margin the
+        others, ``1/n sum_i ||x_i W + b - t_i||^2 + alpha ||W||^2`` (ridge regression: one
+        Gram matrix, features x features or, with fewer samples, samples x samples, and one
+        Cholesky solve in float64). On samples inside the margin the
         squared hinge *is* this squared error, so L-BFGS has far less to do from there.
     dtype : {np.float32, np.float64}, default=np.float32
         Floating type of the parameters and of every computation.
@@ -441,16 +450,22 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         mean = X.mean(axis=0, dtype=np.float64).astype(X.dtype)
         target_mean = targets.mean(axis=0)
         centred_targets = (targets - target_mean).astype(X.dtype)
-        gram, right = np.zeros((d, d)), np.zeros((d, len(self.classes_)))
-        for start in range(0, n, _GRAM_CHUNK):  # centred in blocks: the intercept is free
-            block = X[start:start + _GRAM_CHUNK] - mean
-            gram += block.T @ block
-            right += block.T @ centred_targets[start:start + _GRAM_CHUNK]
-        gram[np.diag_indices(d)] += n * self.alpha
-        try:
-            W = scipy.linalg.solve(gram, right, assume_a="pos")
-        except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):  # alpha=0, rank-deficient X
-            W = scipy.linalg.lstsq(gram, right)[0]
+        if n < d:
+            # fewer samples than features: the n x n form of the same solution,
+            # W = Xc^T (Xc Xc^T + n alpha I)^-1 T (centred X and T)
+            centred = X - mean
+            kernel = (centred @ centred.T).astype(np.float64)
+            kernel[np.diag_indices(n)] += n * self.alpha
+            dual = _solve_spd(kernel, centred_targets.astype(np.float64))
+            W = centred.T.astype(np.float64) @ dual
+        else:
+            gram, right = np.zeros((d, d)), np.zeros((d, len(self.classes_)))
+            for start in range(0, n, _GRAM_CHUNK):  # centred in blocks: the intercept is free
+                block = X[start:start + _GRAM_CHUNK] - mean
+                gram += block.T @ block
+                right += block.T @ centred_targets[start:start + _GRAM_CHUNK]
+            gram[np.diag_indices(d)] += n * self.alpha
+            W = _solve_spd(gram, right)
         self.coefs_[0][...] = W
         self.intercepts_[0][...] = target_mean - mean.astype(np.float64) @ W
 

@@ -291,19 +291,20 @@ def test_squared_hinge_lbfgs_is_linearsvc(digits):
     assert_array_equal(net.predict(X), svc.predict(X))
 
 
+@pytest.mark.parametrize("n_samples", [1257, 40])  # more, then fewer samples than features
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_least_squares_start_is_ridge(digits, dtype):
+def test_least_squares_start_is_ridge(digits, dtype, n_samples):
     # not centred, not scaled: the blocks of the Gram matrix must centre it themselves
     from sklearn.linear_model import Ridge
 
-    X, y = digits[0] + 3.0, digits[2]
+    X, y = digits[0][:n_samples] + 3.0, digits[2][:n_samples]
     alpha, n = 0.01, len(X)
     clf = NeuralNetClassifier((), alpha=alpha, init="least_squares", dtype=dtype)
     clf.classes_, index = np.unique(y, return_inverse=True)
     clf._rng = np.random.RandomState(0)
     clf._start(X.shape[1])
     clf._least_squares_start(X.astype(dtype), index)
-    targets = np.where(index[:, None] == np.arange(10), 1.0, -1.0)
+    targets = np.where(index[:, None] == np.arange(len(clf.classes_)), 1.0, -1.0)
     ridge = Ridge(alpha=alpha * n).fit(X, targets)
     atol = 1e-10 if dtype == np.float64 else 1e-4
     assert_allclose(clf.coefs_[0], ridge.coef_.T, atol=atol)
