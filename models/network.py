@@ -150,8 +150,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         loss replaced by the squared error to scores of +1 for the true class and -1 for the
         others, ``1/n sum_i ||x_i W + b - t_i||^2 + alpha ||W||^2`` (ridge regression: one
         Gram matrix, features x features or, with fewer samples, samples x samples, and one
-        Cholesky solve in float64). On samples inside the margin the
-        squared hinge *is* this squared error, so L-BFGS has far less to do from there.
+        Cholesky solve in float64). On samples inside the margin the squared hinge *is* this
+        squared error, so L-BFGS has far less to do from there.
     dtype : {np.float32, np.float64}, default=np.float32
         Floating type of the parameters and of every computation.
     verbose : bool or int, default=False
