@@ -14,6 +14,8 @@ from models import activations, losses
 from models.activations import ACTIVATIONS
 from models.losses import LOSSES
 
+pytestmark = pytest.mark.blas  # float32 BLAS results: rerun under another kernel in CI
+
 REFERENCE = {
     "identity": lambda z: z,
     "sigmoid": expit,

@@ -13,6 +13,8 @@ from pipelines.compare import compare, format_table
 from pipelines.datasets import load_dataset
 from scripts import compare as compare_script
 
+pytestmark = pytest.mark.blas  # float32 BLAS results: rerun under another kernel in CI
+
 
 @pytest.fixture(scope="module")
 def digits_split():
