@@ -97,9 +97,12 @@ def cell_histograms_lut(
                         for c in range(used_cols):
                             new = other_row[c] * other_row[c] + other_col[c] * other_col[c]
                             old = g_row[c] * g_row[c] + g_col[c] * g_col[c]
-                            if new == old and tied_sums[new] and mag_lut[
-                                (other_row[c] + 255) * 511 + other_col[c] + 255
-                            ] > mag_lut[(g_row[c] + 255) * 511 + g_col[c] + 255]:
+                            if (
+                                new == old
+                                and tied_sums[new]
+                                and mag_lut[(other_row[c] + 255) * 511 + other_col[c] + 255]
+                                > mag_lut[(g_row[c] + 255) * 511 + g_col[c] + 255]
+                            ):
                                 g_row[c] = other_row[c]
                                 g_col[c] = other_col[c]
                 for c in range(used_cols):

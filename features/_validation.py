@@ -166,9 +166,7 @@ def _stack_list(images, *, owner, size):
                 f"{owner} got a list of images with different channel counts; "
                 "convert them to one colour layout first."
             )
-        arrays = [
-            a if a.shape[:2] == tuple(size) else _resize(a[None], size)[0] for a in arrays
-        ]
+        arrays = [a if a.shape[:2] == tuple(size) else _resize(a[None], size)[0] for a in arrays]
     return np.stack(arrays)
 
 

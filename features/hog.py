@@ -143,9 +143,7 @@ def _cell_histograms(images, orientations, pixels_per_cell, transform_sqrt):
     magnitude, orientation = _magnitude_orientation(
         images[:, :used_rows, :used_cols], transform_sqrt
     )
-    kernels.cell_histograms_float(
-        magnitude, orientation, cell_rows, cell_cols, orientations, hist
-    )
+    kernels.cell_histograms_float(magnitude, orientation, cell_rows, cell_cols, orientations, hist)
     return hist
 
 
@@ -362,11 +360,13 @@ def hog_features_reference(
     >>> bool(np.allclose(fast, hog_features_reference(images)))
     True
     """
-    images, orientations, (cell_rows, cell_cols), (block_rows, block_cols) = (
-        _check_block_params(
-            images, orientations, pixels_per_cell, cells_per_block, block_norm,
-            "hog_features_reference",
-        )
+    images, orientations, (cell_rows, cell_cols), (block_rows, block_cols) = _check_block_params(
+        images,
+        orientations,
+        pixels_per_cell,
+        cells_per_block,
+        block_norm,
+        "hog_features_reference",
     )
     n = len(images)
     # Steps 1-2: square root, gradients, dominant channel; magnitude and orientation.
@@ -450,12 +450,18 @@ def hog_image(
         d_row, d_col = radius * np.sin(middle), radius * np.cos(middle)
         # Segment ends, truncated toward zero as int() does, relative to each cell's centre;
         # cells with the same relative ends share one drawn line.
-        row_ends = np.stack(
-            [np.trunc(centre_rows - d_col), np.trunc(centre_rows + d_col)], axis=1
-        ).astype(int) - centre_rows[:, None]
-        col_ends = np.stack(
-            [np.trunc(centre_cols + d_row), np.trunc(centre_cols - d_row)], axis=1
-        ).astype(int) - centre_cols[:, None]
+        row_ends = (
+            np.stack([np.trunc(centre_rows - d_col), np.trunc(centre_rows + d_col)], axis=1).astype(
+                int
+            )
+            - centre_rows[:, None]
+        )
+        col_ends = (
+            np.stack([np.trunc(centre_cols + d_row), np.trunc(centre_cols - d_row)], axis=1).astype(
+                int
+            )
+            - centre_cols[:, None]
+        )
         for row_end in np.unique(row_ends, axis=0):
             in_rows = (row_ends == row_end).all(axis=1)
             for col_end in np.unique(col_ends, axis=0):

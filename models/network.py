@@ -313,11 +313,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if self.early_stopping:
             # stratified when every class can be on both sides, else a plain shuffled split
             n_val, n_classes = math.ceil(self.validation_fraction * len(y)), len(self.classes_)
-            can_stratify = (min(n_val, len(y) - n_val) >= n_classes
-                            and np.bincount(y).min() >= 2)
+            can_stratify = min(n_val, len(y) - n_val) >= n_classes and np.bincount(y).min() >= 2
             X, X_val, y, y_val = train_test_split(
-                X, y, test_size=self.validation_fraction, stratify=y if can_stratify else None,
-                random_state=self._rng.randint(np.iinfo(np.int32).max))
+                X,
+                y,
+                test_size=self.validation_fraction,
+                stratify=y if can_stratify else None,
+                random_state=self._rng.randint(np.iinfo(np.int32).max),
+            )
         converged = self._run_epochs(X, y, self.max_epochs, X_val, y_val)
         if self.early_stopping:
             self._set_params(self._best_params)
@@ -326,8 +329,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             # (a schedule that ends at 0, like "cosine", finishes its training by design)
             warnings.warn(
                 f"NeuralNetClassifier stopped after max_epochs={self.max_epochs} epochs without "
-                "converging; raise max_epochs or the learning rate.", ConvergenceWarning,
-                stacklevel=3)
+                "converging; raise max_epochs or the learning rate.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         return self
 
     @available_if(_is_stochastic)
@@ -351,8 +356,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         """
         first = not hasattr(self, "classes_")
         if first and classes is None:
-            raise ValueError(
-                "NeuralNetClassifier.partial_fit needs `classes` on its first call.")
+            raise ValueError("NeuralNetClassifier.partial_fit needs `classes` on its first call.")
         X, y = validate_data(self, X, y, dtype=self.dtype, order="C", reset=first)
         check_classification_targets(y)
         if first:
@@ -363,7 +367,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if unknown.size:
             raise ValueError(
                 f"NeuralNetClassifier.partial_fit got labels {unknown.tolist()} that are not "
-                f"in classes_ {self.classes_.tolist()}.")
+                f"in classes_ {self.classes_.tolist()}."
+            )
         self._run_epochs(X, np.searchsorted(self.classes_, y), 1, None, None)
         return self
 
@@ -400,7 +405,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if not ok:
             raise ValueError(
                 "hidden_layer_sizes must be a sequence of positive ints; got "
-                f"{self.hidden_layer_sizes!r}.")
+                f"{self.hidden_layer_sizes!r}."
+            )
         return [int(s) for s in sizes]
 
     def _start(self, n_features):
@@ -408,15 +414,23 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(
                 "NeuralNetClassifier needs samples of at least 2 classes; got 1 class "
-                f"({self.classes_[0]!r}).")
-        hyper = {"leaky_relu": {"negative_slope": self.negative_slope},
-                 "elu": {"alpha": self.elu_alpha},
-                 "maxout": {"pieces": self.maxout_pieces}}.get(self.activation, {})
+                f"({self.classes_[0]!r})."
+            )
+        hyper = {
+            "leaky_relu": {"negative_slope": self.negative_slope},
+            "elu": {"alpha": self.elu_alpha},
+            "maxout": {"pieces": self.maxout_pieces},
+        }.get(self.activation, {})
         self.activation_fn_ = activations.get(self.activation, **hyper)
         self.loss_fn_ = losses.get(self.loss)
-        self.optimizer_ = optimizers.get(self.optimizer, **{
-            k: getattr(self, k) for k in optimizers.hyper_parameters(self.optimizer)
-            if hasattr(self, k)})
+        self.optimizer_ = optimizers.get(
+            self.optimizer,
+            **{
+                k: getattr(self, k)
+                for k in optimizers.hyper_parameters(self.optimizer)
+                if hasattr(self, k)
+            },
+        )
         sizes = [n_features, *self._hidden_sizes(), len(self.classes_)]
         pieces = self.activation_fn_.pieces
         self.coefs_, self.intercepts_ = [], []
@@ -443,7 +457,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if len(self.coefs_) != 1:
             raise ValueError(
                 "init='least_squares' needs a network without hidden layers "
-                f"(hidden_layer_sizes=()); got hidden_layer_sizes={self.hidden_layer_sizes!r}.")
+                f"(hidden_layer_sizes=()); got hidden_layer_sizes={self.hidden_layer_sizes!r}."
+            )
         n, d = X.shape
         targets = np.full((n, len(self.classes_)), -1.0)
         targets[np.arange(n), y] = 1.0
@@ -461,9 +476,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         else:
             gram, right = np.zeros((d, d)), np.zeros((d, len(self.classes_)))
             for start in range(0, n, _GRAM_CHUNK):  # centred in blocks: the intercept is free
-                block = X[start:start + _GRAM_CHUNK] - mean
+                block = X[start : start + _GRAM_CHUNK] - mean
                 gram += block.T @ block
-                right += block.T @ centred_targets[start:start + _GRAM_CHUNK]
+                right += block.T @ centred_targets[start : start + _GRAM_CHUNK]
             gram[np.diag_indices(d)] += n * self.alpha
             W = _solve_spd(gram, right)
         self.coefs_[0][...] = W
@@ -513,12 +528,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         scores = np.empty((X.shape[0], len(self.classes_)), dtype=self.dtype)
         last = len(self.coefs_) - 1
         for start in range(0, X.shape[0], _PREDICT_CHUNK):
-            a = X[start:start + _PREDICT_CHUNK]
+            a = X[start : start + _PREDICT_CHUNK]
             for layer, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
                 z = a @ W
                 z += b
                 a = z if layer == last else self.activation_fn_.forward(z)[0]
-            scores[start:start + _PREDICT_CHUNK] = a
+            scores[start : start + _PREDICT_CHUNK] = a
         return scores
 
     def _schedule_fn(self):
@@ -539,8 +554,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         schedule = self._schedule_fn()
         best_loss = min(self.loss_curve_, default=np.inf)
         no_improvement = 0
-        bar = tqdm(range(n_epochs), disable=not self.verbose, unit="epoch",
-                   desc=type(self).__name__)
+        bar = tqdm(
+            range(n_epochs), disable=not self.verbose, unit="epoch", desc=type(self).__name__
+        )
         for _ in bar:
             with np.errstate(over="ignore", invalid="ignore"):  # divergence: error below
                 total = self._epoch(X, y, batch_size, work, params, grads, schedule)
@@ -549,7 +565,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             if not np.isfinite(total):
                 raise ValueError(
                     "NeuralNetClassifier diverged (the training loss is not finite); lower "
-                    "learning_rate.")
+                    "learning_rate."
+                )
             if X_val is None:
                 improved = self.loss_curve_[-1] < best_loss - self.tol
                 best_loss = min(best_loss, self.loss_curve_[-1])
@@ -577,9 +594,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         total = 0.0
         for batch, start in enumerate(range(0, n, batch_size)):
             if order is None:
-                Xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+                Xb, yb = X[start : start + batch_size], y[start : start + batch_size]
             else:
-                idx = order[start:start + batch_size]
+                idx = order[start : start + batch_size]
                 Xb, yb = X[idx], y[idx]
             value, grads = self._forward_backward(Xb, yb, work, grads)
             total += value * Xb.shape[0]
@@ -598,11 +615,15 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 print(f"iteration {len(self.loss_curve_)}: loss {self.loss_curve_[-1]:.6g}")
 
         result = self.optimizer_.minimize(
-            self._params(), lambda params: self._forward_backward(X, y, work, grads),
-            callback=record)
+            self._params(),
+            lambda params: self._forward_backward(X, y, work, grads),
+            callback=record,
+        )
         self.n_epochs_ = int(result.nit)
         if result.status == 1:
             warnings.warn(
                 f"NeuralNetClassifier (lbfgs) stopped after max_epochs={self.max_epochs} "
-                "iterations without converging; raise max_epochs.", ConvergenceWarning,
-                stacklevel=4)
+                "iterations without converging; raise max_epochs.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )

@@ -84,8 +84,9 @@ def _rmsprop_kernel(w, g, s, lr, rho, one_minus_rho, eps):
 
 
 @_kernel
-def _adam_kernel(w, g, m, v, lr, b1, one_minus_b1, b2, one_minus_b2, eps, inv_bias1, inv_bias2,
-                 decay):
+def _adam_kernel(
+    w, g, m, v, lr, b1, one_minus_b1, b2, one_minus_b2, eps, inv_bias1, inv_bias2, decay
+):
     for i in range(w.size):
         gi = g[i]
         mi = b1 * m[i] + one_minus_b1 * gi
@@ -105,7 +106,8 @@ def _flat(a):
     if not a.flags.c_contiguous:
         raise ValueError(
             f"Optimisers update C-contiguous arrays in place; got a non-contiguous array of "
-            f"shape {a.shape}.")
+            f"shape {a.shape}."
+        )
     return a.reshape(-1)
 
 
@@ -142,8 +144,8 @@ class SGD(_Optimizer):
 class Momentum(_Optimizer):
     """SGD with momentum (Polyak 1964; Sutskever et al. 2013)::
 
-        v = momentum * v + g
-        w -= learning_rate * v
+    v = momentum * v + g
+    w -= learning_rate * v
     """
 
     _nesterov = False
@@ -156,8 +158,9 @@ class Momentum(_Optimizer):
         state = self._begin_step(params, 1)
         lr = self.learning_rate * lr_mult
         for w, g, (v,) in zip(params, grads, state):
-            _momentum_kernel(_flat(w), _flat(g), _flat(v), *_typed(w, lr, self.momentum),
-                             self._nesterov)
+            _momentum_kernel(
+                _flat(w), _flat(g), _flat(v), *_typed(w, lr, self.momentum), self._nesterov
+            )
 
 
 class Nesterov(Momentum):
@@ -177,8 +180,8 @@ class Nesterov(Momentum):
 class AdaGrad(_Optimizer):
     """AdaGrad (Duchi, Hazan & Singer 2011)::
 
-        s += g * g
-        w -= learning_rate * g / (sqrt(s) + eps)
+    s += g * g
+    w -= learning_rate * g / (sqrt(s) + eps)
     """
 
     def __init__(self, learning_rate=1e-3, eps=1e-8):
@@ -195,8 +198,8 @@ class AdaGrad(_Optimizer):
 class RMSProp(_Optimizer):
     """RMSProp (Tieleman & Hinton 2012, lecture 6.5)::
 
-        s = decay_rate * s + (1 - decay_rate) * g * g
-        w -= learning_rate * g / (sqrt(s) + eps)
+    s = decay_rate * s + (1 - decay_rate) * g * g
+    w -= learning_rate * g / (sqrt(s) + eps)
     """
 
     def __init__(self, learning_rate=1e-3, decay_rate=0.99, eps=1e-8):
@@ -215,9 +218,9 @@ class RMSProp(_Optimizer):
 class Adam(_Optimizer):
     """Adam (Kingma & Ba 2015, Algorithm 1), at step ``t = 1, 2, ...``::
 
-        m = beta1 * m + (1 - beta1) * g            m_hat = m / (1 - beta1 ** t)
-        v = beta2 * v + (1 - beta2) * g * g        v_hat = v / (1 - beta2 ** t)
-        w -= learning_rate * m_hat / (sqrt(v_hat) + eps)
+    m = beta1 * m + (1 - beta1) * g            m_hat = m / (1 - beta1 ** t)
+    v = beta2 * v + (1 - beta2) * g * g        v_hat = v / (1 - beta2 ** t)
+    w -= learning_rate * m_hat / (sqrt(v_hat) + eps)
     """
 
     def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -231,8 +234,9 @@ class Adam(_Optimizer):
         b1, b2, t = self.beta1, self.beta2, self.t_
         lr, decay = self.learning_rate * lr_mult, getattr(self, "weight_decay", 0.0) * lr_mult
         for w, g, (m, v) in zip(params, grads, state):
-            scalars = _typed(w, lr, b1, 1 - b1, b2, 1 - b2, self.eps, 1 / (1 - b1**t),
-                             1 / (1 - b2**t), decay)
+            scalars = _typed(
+                w, lr, b1, 1 - b1, b2, 1 - b2, self.eps, 1 / (1 - b1**t), 1 / (1 - b2**t), decay
+            )
             _adam_kernel(_flat(w), _flat(g), _flat(m), _flat(v), *scalars)
 
 
@@ -283,8 +287,9 @@ class LBFGS:
 
         x0 = np.concatenate([p.ravel() for p in params]).astype(np.float64)
         options = {"maxiter": self.max_iter, "maxfun": self.max_fun, "gtol": self.tol}
-        result = scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", options=options,
-                                         callback=callback)
+        result = scipy.optimize.minimize(
+            fun, x0, jac=True, method="L-BFGS-B", options=options, callback=callback
+        )
         unpack(result.x)
         return result
 

@@ -124,16 +124,22 @@ def main(argv=None) -> int:
     numba.set_num_threads(1)
     cv2.setNumThreads(1)
     has_cv_hog = hasattr(cv2, "HOGDescriptor")
-    print(f"numpy {np.__version__}, numba {numba.__version__}, OpenCV {cv2.__version__}, "
-          f"scikit-image {skimage.__version__}; one thread; {args.images}, "
-          f"{'RGB' if args.color else 'grey'} uint8; median of {args.repeats}")
+    print(
+        f"numpy {np.__version__}, numba {numba.__version__}, OpenCV {cv2.__version__}, "
+        f"scikit-image {skimage.__version__}; one thread; {args.images}, "
+        f"{'RGB' if args.color else 'grey'} uint8; median of {args.repeats}"
+    )
     if not has_cv_hog:
-        print(f"OpenCV {cv2.__version__} has no cv2.HOGDescriptor (removed from the main module "
-              "in OpenCV 5): comparing with scikit-image only. Install opencv-python-headless<5 "
-              "to compare with OpenCV (see --help).")
+        print(
+            f"OpenCV {cv2.__version__} has no cv2.HOGDescriptor (removed from the main module "
+            "in OpenCV 5): comparing with scikit-image only. Install opencv-python-headless<5 "
+            "to compare with OpenCV (see --help)."
+        )
     rng = np.random.default_rng(args.seed)
-    header = (f"{'size':>9} {'features':>8} {'ours img/s':>11} {'skimage':>9} {'OpenCV':>9} "
-              f"{'ours/OpenCV':>11} {'ours/skimage':>12} {'max|diff|':>9}")
+    header = (
+        f"{'size':>9} {'features':>8} {'ours img/s':>11} {'skimage':>9} {'OpenCV':>9} "
+        f"{'ours/OpenCV':>11} {'ours/skimage':>12} {'max|diff|':>9}"
+    )
     print(header)
     for rows, cols in sizes:
         n = max(20, PIXEL_BUDGET // (rows * cols))
@@ -151,8 +157,10 @@ def main(argv=None) -> int:
                 return 1
             cv = _rate(functools.partial(_opencv, descriptor), images, args.repeats)
             cv_text, ratio_text = f"{cv:9.0f}", f"{ours / cv:10.2f}x"
-        print(f"{f'{cols}x{rows}':>9} {check.shape[1]:8d} {ours:11.0f} {ski:9.0f} {cv_text} "
-              f"{ratio_text} {ours / ski:11.1f}x {diff:9.1e}")
+        print(
+            f"{f'{cols}x{rows}':>9} {check.shape[1]:8d} {ours:11.0f} {ski:9.0f} {cv_text} "
+            f"{ratio_text} {ours / ski:11.1f}x {diff:9.1e}"
+        )
     return 0
 
 

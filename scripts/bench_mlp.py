@@ -28,8 +28,15 @@ from models import NeuralNetClassifier
 # split (10% of the training part), never on the hold-out: half a cosine over 40 epochs with
 # decoupled weight decay 1e-4 scored 0.524 there, a constant learning rate of 1e-4 0.524, the
 # defaults (constant 1e-3, decay 1e-5) 0.500.
-PIXELS_MLP = {"hidden_layer_sizes": (512,), "batch_size": 200, "schedule": "cosine",
-              "max_epochs": 40, "weight_decay": 1e-4, "early_stopping": True, "random_state": 0}
+PIXELS_MLP = {
+    "hidden_layer_sizes": (512,),
+    "batch_size": 200,
+    "schedule": "cosine",
+    "max_epochs": 40,
+    "weight_decay": 1e-4,
+    "early_stopping": True,
+    "random_state": 0,
+}
 
 
 def _parse(argv):
@@ -41,11 +48,18 @@ def _parse(argv):
     parser.add_argument("--repeats", type=int, default=5, help="timed epochs of each (median)")
     parser.add_argument("--data", help="CIFAR-10 folder <class>/<image>.jpg for the accuracy run")
     parser.add_argument("--holdout", type=int, default=5_000, help="hold-out images (--data)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="BLAS threads (default: all; 1 is faster on a loaded machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS threads (default: all; 1 is faster on a loaded machine)",
+    )
     parser.add_argument("--no-speed", action="store_true", help="skip the timing")
-    parser.add_argument("--no-sklearn-accuracy", action="store_true",
-                        help="train only NeuralNetClassifier in the accuracy run")
+    parser.add_argument(
+        "--no-sklearn-accuracy",
+        action="store_true",
+        help="train only NeuralNetClassifier in the accuracy run",
+    )
     return parser.parse_args(argv)
 
 
@@ -66,10 +80,22 @@ def bench_speed(args):
     X = rng.standard_normal((args.samples, args.features), dtype=np.float32)
     y = rng.integers(0, 10, args.samples)
     classes = np.arange(10)
-    ours = NeuralNetClassifier((args.hidden,), activation="relu", optimizer="adam",
-                               batch_size=args.batch_size, alpha=1e-4, random_state=0)
-    theirs = MLPClassifier((args.hidden,), activation="relu", solver="adam",
-                           batch_size=args.batch_size, alpha=1e-4, random_state=0)
+    ours = NeuralNetClassifier(
+        (args.hidden,),
+        activation="relu",
+        optimizer="adam",
+        batch_size=args.batch_size,
+        alpha=1e-4,
+        random_state=0,
+    )
+    theirs = MLPClassifier(
+        (args.hidden,),
+        activation="relu",
+        solver="adam",
+        batch_size=args.batch_size,
+        alpha=1e-4,
+        random_state=0,
+    )
     ours.partial_fit(X, y, classes=classes)  # warm-up: allocation, Numba compilation
     theirs.partial_fit(X, y, classes=classes)
     assert theirs.coefs_[0].dtype == ours.coefs_[0].dtype == np.float32
@@ -78,10 +104,13 @@ def bench_speed(args):
         ours_t += _median_epoch(ours, X, y, 1)
         theirs_t += _median_epoch(theirs, X, y, 1)
     a, b = statistics.median(ours_t), statistics.median(theirs_t)
-    threads = max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"),
-                  default="?")
-    print(f"epoch of {args.samples} x {args.features} float32, hidden {args.hidden}, relu, adam, "
-          f"batch {args.batch_size}, {threads} BLAS threads, median of {args.repeats}:")
+    threads = max(
+        (p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default="?"
+    )
+    print(
+        f"epoch of {args.samples} x {args.features} float32, hidden {args.hidden}, relu, adam, "
+        f"batch {args.batch_size}, {threads} BLAS threads, median of {args.repeats}:"
+    )
     print(f"  NeuralNetClassifier  {a:8.3f} s   ({' '.join(f'{t:.2f}' for t in ours_t)})")
     print(f"  sklearn MLPClassifier{b:8.3f} s   ({' '.join(f'{t:.2f}' for t in theirs_t)})")
     print(f"  ratio ours / sklearn {a / b:8.3f}   (target <= 0.6)")
@@ -119,11 +148,13 @@ def bench_accuracy(args):
     X, y = _load_folder(args.data)
     print(f"loaded {len(X)} images of {X.shape[1]} values in {time.perf_counter() - start:.0f} s")
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=args.holdout, stratify=y, random_state=0)
+        X, y, test_size=args.holdout, stratify=y, random_state=0
+    )
     models = {"pixels-mlp (NeuralNetClassifier)": NeuralNetClassifier(**PIXELS_MLP)}
     if not args.no_sklearn_accuracy:
         models["pixels-mlp-sklearn (MLPClassifier)"] = MLPClassifier(
-            (512,), early_stopping=True, random_state=0)
+            (512,), early_stopping=True, random_state=0
+        )
     for name, clf in models.items():
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -131,8 +162,11 @@ def bench_accuracy(args):
             pipe = make_pipeline(StandardScaler(), clf).fit(X_train, y_train)
         score = pipe.score(X_test, y_test)
         epochs = getattr(clf, "n_epochs_", getattr(clf, "n_iter_", None))
-        print(f"{name:36s} hold-out accuracy {score:.4f}  ({epochs} epochs, "
-              f"{time.perf_counter() - start:.0f} s)", flush=True)
+        print(
+            f"{name:36s} hold-out accuracy {score:.4f}  ({epochs} epochs, "
+            f"{time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
 
 
 def main(argv=None) -> int:

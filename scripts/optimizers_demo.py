@@ -30,24 +30,46 @@ STEP_OPTIMIZERS = [name for name in OPTIMIZERS if name != "lbfgs"]
 
 # (a) test functions: value and gradient of a 2-vector, a start point, the minimum
 FUNCTIONS = {
-    "quadratic": (lambda p: 0.5 * (p[0] ** 2 + 20 * p[1] ** 2),
-                  lambda p: np.array([p[0], 20 * p[1]]), (-4.0, 1.0), (0.0, 0.0)),
-    "saddle": (lambda p: p[0] ** 2 - p[1] ** 2,
-               lambda p: np.array([2 * p[0], -2 * p[1]]), (-2.0, 1e-3), None),
-    "rosenbrock": (lambda p: (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2,
-                   lambda p: np.array([-2 * (1 - p[0]) - 400 * p[0] * (p[1] - p[0] ** 2),
-                                       200 * (p[1] - p[0] ** 2)]), (-1.5, 2.0), (1.0, 1.0)),
+    "quadratic": (
+        lambda p: 0.5 * (p[0] ** 2 + 20 * p[1] ** 2),
+        lambda p: np.array([p[0], 20 * p[1]]),
+        (-4.0, 1.0),
+        (0.0, 0.0),
+    ),
+    "saddle": (
+        lambda p: p[0] ** 2 - p[1] ** 2,
+        lambda p: np.array([2 * p[0], -2 * p[1]]),
+        (-2.0, 1e-3),
+        None,
+    ),
+    "rosenbrock": (
+        lambda p: (1 - p[0]) ** 2 + 100 * (p[1] - p[0] ** 2) ** 2,
+        lambda p: np.array(
+            [-2 * (1 - p[0]) - 400 * p[0] * (p[1] - p[0] ** 2), 200 * (p[1] - p[0] ** 2)]
+        ),
+        (-1.5, 2.0),
+        (1.0, 1.0),
+    ),
 }
 # learning rates for the pictures; sgd-like rules also scale with the gradient size
-DEMO_LR = {"sgd": 0.04, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.5, "rmsprop": 0.02,
-           "adam": 0.05, "adamw": 0.05}
+DEMO_LR = {
+    "sgd": 0.04,
+    "momentum": 0.01,
+    "nesterov": 0.01,
+    "adagrad": 0.5,
+    "rmsprop": 0.02,
+    "adam": 0.05,
+    "adamw": 0.05,
+}
 GRADIENT_SCALE = {"quadratic": 1.0, "saddle": 1.0, "rosenbrock": 0.02}
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     for part in ("trajectories", "curves", "decay", "table"):
         parser.add_argument(f"--{part}", action="store_true", help="see below")
     parser.add_argument("--out-dir", default=".", help="folder for the PNG files")
@@ -80,8 +102,10 @@ def _path(name, function, steps):
     path = [p.copy()]
     if name == "lbfgs":
         optimizers.LBFGS(max_iter=steps, tol=1e-10).minimize(
-            [p], lambda ps: (value(ps[0]), [grad(ps[0])]),
-            callback=lambda intermediate_result: path.append(intermediate_result.x.copy()))
+            [p],
+            lambda ps: (value(ps[0]), [grad(ps[0])]),
+            callback=lambda intermediate_result: path.append(intermediate_result.x.copy()),
+        )
         return np.array(path)
     scale = 1.0 if name in ("adagrad", "rmsprop", "adam", "adamw") else GRADIENT_SCALE[function]
     opt = optimizers.get(name, learning_rate=DEMO_LR[name] * scale)
@@ -116,30 +140,48 @@ def plot_curves(args, plt):
     X_train, X_test, y_train, y_test = _digits(args.random_state)
     fig, ax = plt.subplots(figsize=(9, 6))
     for name in OPTIMIZERS:
-        clf = _fit(X_train, y_train, hidden_layer_sizes=(64,), optimizer=name,
-                   max_epochs=args.epochs, tol=0.0, random_state=args.random_state)
+        clf = _fit(
+            X_train,
+            y_train,
+            hidden_layer_sizes=(64,),
+            optimizer=name,
+            max_epochs=args.epochs,
+            tol=0.0,
+            random_state=args.random_state,
+        )
         label = f"{name} (hold-out {clf.score(X_test, y_test):.3f})"
         ax.semilogy(np.arange(1, len(clf.loss_curve_) + 1), clf.loss_curve_, label=label)
         print(label)
-    ax.set(xlabel="epoch (lbfgs: iteration)", ylabel="training loss",
-           title="digits, hidden (64,) ReLU, learning rate 1e-3, batch 16")
+    ax.set(
+        xlabel="epoch (lbfgs: iteration)",
+        ylabel="training loss",
+        title="digits, hidden (64,) ReLU, learning rate 1e-3, batch 16",
+    )
     ax.legend()
     return _save(fig, args, "optimizers_curves.png")
 
 
 def plot_decay(args, plt):
     X_train, X_test, y_train, y_test = _digits(args.random_state)
-    strengths = {"adam, L2 alpha": ("adam", "alpha", [0, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1]),
-                 "adamw, weight_decay": ("adamw", "weight_decay",
-                                         [0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2])}
+    strengths = {
+        "adam, L2 alpha": ("adam", "alpha", [0, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1]),
+        "adamw, weight_decay": ("adamw", "weight_decay", [0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2]),
+    }
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5))
     print(f"{'regulariser':22s} {'strength':>9s} {'hold-out':>9s} {'||W||^2':>9s}")
     for label, (name, param, values) in strengths.items():
         scores, norms = [], []
         for value in values:
             params = {"alpha": 0.0, "weight_decay": 0.0, param: value}
-            clf = _fit(X_train, y_train, hidden_layer_sizes=(64,), optimizer=name,
-                       max_epochs=args.epochs, random_state=args.random_state, **params)
+            clf = _fit(
+                X_train,
+                y_train,
+                hidden_layer_sizes=(64,),
+                optimizer=name,
+                max_epochs=args.epochs,
+                random_state=args.random_state,
+                **params,
+            )
             scores.append(clf.score(X_test, y_test))
             norms.append(sum(float((W.astype(np.float64) ** 2).sum()) for W in clf.coefs_))
             print(f"{label:22s} {value:9.0e} {scores[-1]:9.4f} {norms[-1]:9.1f}")
@@ -147,8 +189,11 @@ def plot_decay(args, plt):
         x[x == 0] = x[x > 0].min() / 10  # log axis: no regularisation drawn a decade lower
         left.semilogx(x, scores, "o-", label=f"{label} (0 drawn at {x[0]:g})")
         right.loglog(x, norms, "o-", label=label)
-    left.set(xlabel="alpha or weight_decay", ylabel="hold-out accuracy",
-             title="L2 penalty vs decoupled weight decay (digits, (64,) ReLU)")
+    left.set(
+        xlabel="alpha or weight_decay",
+        ylabel="hold-out accuracy",
+        title="L2 penalty vs decoupled weight decay (digits, (64,) ReLU)",
+    )
     right.set(xlabel="alpha or weight_decay", ylabel="sum of squared weights")
     left.legend()
     return _save(fig, args, "optimizers_decay.png")
@@ -164,21 +209,32 @@ def print_table(args):
     for name in OPTIMIZERS:
         cells = []
         for act in acts:
-            clf = _fit(X_train, y_train, hidden_layer_sizes=(64,), optimizer=name,
-                       activation=act, random_state=args.random_state)
+            clf = _fit(
+                X_train,
+                y_train,
+                hidden_layer_sizes=(64,),
+                optimizer=name,
+                activation=act,
+                random_state=args.random_state,
+            )
             score = clf.score(X_test, y_test)
             worst = min(worst, score)
             cells.append(f"{score:.3f} / {clf.n_epochs_}")
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     print(f"lowest: {worst:.3f}")
-    for label, params in [("defaults, hidden (100,)", {}),
-                          ("defaults, hidden (64,)", {"hidden_layer_sizes": (64,)}),
-                          ("linear softmax, hidden ()", {"hidden_layer_sizes": ()}),
-                          ("linear SVM, hidden ()", {"hidden_layer_sizes": (), "loss": "svm"})]:
+    for label, params in [
+        ("defaults, hidden (100,)", {}),
+        ("defaults, hidden (64,)", {"hidden_layer_sizes": (64,)}),
+        ("linear softmax, hidden ()", {"hidden_layer_sizes": ()}),
+        ("linear SVM, hidden ()", {"hidden_layer_sizes": (), "loss": "svm"}),
+    ]:
         start = time.perf_counter()
         clf = _fit(X_train, y_train, random_state=args.random_state, **params)
-        print(f"{label:28s} {clf.score(X_test, y_test):.4f}  ({clf.n_epochs_} epochs, "
-              f"{time.perf_counter() - start:.1f} s)", flush=True)
+        print(
+            f"{label:28s} {clf.score(X_test, y_test):.4f}  ({clf.n_epochs_} epochs, "
+            f"{time.perf_counter() - start:.1f} s)",
+            flush=True,
+        )
 
 
 def _save(fig, args, name):

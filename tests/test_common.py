@@ -66,6 +66,7 @@ def _assert_same_features(est, images, actual, desired):
         return
     np.testing.assert_allclose(actual, desired, rtol=0, atol=atol)
 
+
 DATA_FREE_CHECKS = [
     estimator_checks.check_no_attributes_set_in_init,
     estimator_checks.check_get_params_invariance,

@@ -144,8 +144,12 @@ def test_orientation_of_exactly_180_degrees_is_in_no_bin():
     # pixel (4, 4) with g_row = -2**-54 is dropped: 15 votes of 0.5 instead of 16.
     assert_allclose(hist[0, 0, 0, 0], 15 * 0.5 / 64, rtol=1e-6)
     expected = skimage_hog(image, pixels_per_cell=(8, 8), cells_per_block=(1, 1))
-    assert np.abs(hog_features(image[None], pixels_per_cell=(8, 8), cells_per_block=(1, 1))[0]
-                  - expected).max() <= TOL
+    assert (
+        np.abs(
+            hog_features(image[None], pixels_per_cell=(8, 8), cells_per_block=(1, 1))[0] - expected
+        ).max()
+        <= TOL
+    )
 
 
 def test_colour_takes_the_channel_of_largest_magnitude_first_on_ties():
@@ -174,8 +178,16 @@ def test_cell_histograms_equal_skimages_internal_histograms_bit_for_bit(dtype):
         g_col[:, 1:-1] = work[:, 2:] - work[:, :-2]
         expected = np.zeros(got.shape, dtype=np.float64)
         _hoghistogram.hog_histograms(
-            g_col.astype(np.float64), g_row.astype(np.float64), cell[1], cell[0],
-            work.shape[1], work.shape[0], got.shape[1], got.shape[0], 9, expected,
+            g_col.astype(np.float64),
+            g_row.astype(np.float64),
+            cell[1],
+            cell[0],
+            work.shape[1],
+            work.shape[0],
+            got.shape[1],
+            got.shape[0],
+            9,
+            expected,
         )
         assert_array_equal(got, expected.astype(np.float32))
 
@@ -265,8 +277,12 @@ def test_feature_length_follows_the_formula(rows, cols, cell, block, orientation
 def test_hog_image_matches_skimage_visualize(cell, orientations):
     image = skimage.data.astronaut()[100:171, 200:263]
     _, expected = skimage_hog(
-        image, orientations=orientations, pixels_per_cell=cell, cells_per_block=(1, 1),
-        visualize=True, channel_axis=-1,
+        image,
+        orientations=orientations,
+        pixels_per_cell=cell,
+        cells_per_block=(1, 1),
+        visualize=True,
+        channel_axis=-1,
     )
     got = hog_image(image, orientations=orientations, pixels_per_cell=cell)
     assert got.shape == expected.shape and got.dtype == expected.dtype

@@ -87,12 +87,20 @@ def test_extreme_inputs_stay_finite():
 
 
 def test_activation_registry_and_hyper_parameters():
-    assert set(ACTIVATIONS) == {"identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu",
-                                "softplus", "maxout"}
-    assert activations.get("leaky_relu", negative_slope=0.2).forward(np.array([[-1.0]]))[0] \
-        == pytest.approx(-0.2)
-    assert activations.get("elu", alpha=2.0).forward(np.array([[-50.0]]))[0] \
-        == pytest.approx(-2.0)
+    assert set(ACTIVATIONS) == {
+        "identity",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "elu",
+        "softplus",
+        "maxout",
+    }
+    assert activations.get("leaky_relu", negative_slope=0.2).forward(np.array([[-1.0]]))[
+        0
+    ] == pytest.approx(-0.2)
+    assert activations.get("elu", alpha=2.0).forward(np.array([[-50.0]]))[0] == pytest.approx(-2.0)
     assert activations.get("maxout").pieces == 2
     msg = "Unknown activation 'swish'; expected one of ['elu', 'identity', "
     with pytest.raises(ValueError, match=re.escape(msg)):
@@ -173,9 +181,12 @@ def test_loss_registry():
 
 
 @settings(max_examples=40, deadline=None)
-@given(arrays(np.float64, st.tuples(st.integers(1, 5), st.integers(2, 6)),
-              elements=st.floats(-50, 50)),
-       st.floats(-100, 100))
+@given(
+    arrays(
+        np.float64, st.tuples(st.integers(1, 5), st.integers(2, 6)), elements=st.floats(-50, 50)
+    ),
+    st.floats(-100, 100),
+)
 def test_softmax_is_shift_invariant_and_sums_to_one(scores, shift):
     p = losses.softmax(scores)
     assert_allclose(p.sum(axis=1), 1.0, rtol=1e-12)

@@ -29,8 +29,15 @@ def _tiny(activation, loss, hidden=(3,), seed=0):
     """A float64 network initialised on 4 features and 3 classes, with its data."""
     rng = np.random.default_rng(seed)
     X, y = rng.standard_normal((5, 4)), np.array([0, 1, 2, 1, 0])
-    clf = NeuralNetClassifier(hidden, activation=activation, loss=loss, alpha=0.05,
-                              dtype=np.float64, random_state=seed, max_epochs=1)
+    clf = NeuralNetClassifier(
+        hidden,
+        activation=activation,
+        loss=loss,
+        alpha=0.05,
+        dtype=np.float64,
+        random_state=seed,
+        max_epochs=1,
+    )
     clf.classes_ = np.arange(3)
     clf._rng = np.random.RandomState(seed)
     clf._start(4)
@@ -82,13 +89,38 @@ def test_backprop_through_two_hidden_layers_and_the_penalty():
     # float64: scikit-learn's checks compare outputs at rtol 1e-7, below float32's epsilon
     # (1.2e-7), so in float32 they would pass or fail by how the BLAS blocks a product on this
     # CPU; test_float32_outputs_do_not_depend_on_the_batch checks float32 with its own bound.
-    [NeuralNetClassifier(max_epochs=60, random_state=0, dtype=np.float64),
-     NeuralNetClassifier((8,), activation="maxout", loss="svm", optimizer="lbfgs",
-                         max_epochs=60, random_state=0, dtype=np.float64),
-     NeuralNetClassifier((8,), activation="elu", optimizer="nesterov", schedule="cosine",
-                         early_stopping=True, max_epochs=60, random_state=0, dtype=np.float64),
-     NeuralNetClassifier((), loss="squared_hinge", optimizer="lbfgs", init="least_squares",
-                         alpha=1e-3, max_epochs=60, random_state=0, dtype=np.float64)],
+    [
+        NeuralNetClassifier(max_epochs=60, random_state=0, dtype=np.float64),
+        NeuralNetClassifier(
+            (8,),
+            activation="maxout",
+            loss="svm",
+            optimizer="lbfgs",
+            max_epochs=60,
+            random_state=0,
+            dtype=np.float64,
+        ),
+        NeuralNetClassifier(
+            (8,),
+            activation="elu",
+            optimizer="nesterov",
+            schedule="cosine",
+            early_stopping=True,
+            max_epochs=60,
+            random_state=0,
+            dtype=np.float64,
+        ),
+        NeuralNetClassifier(
+            (),
+            loss="squared_hinge",
+            optimizer="lbfgs",
+            init="least_squares",
+            alpha=1e-3,
+            max_epochs=60,
+            random_state=0,
+            dtype=np.float64,
+        ),
+    ],
     # Every check passes: no expected failures to justify.
     expected_failed_checks=lambda estimator: {},
 )
@@ -155,8 +187,13 @@ def test_convergence_warning_and_stopping_rule(blobs):
 
 def test_early_stopping_keeps_the_best_parameters(blobs):
     X, y = blobs
-    kw = {"hidden_layer_sizes": (10,), "early_stopping": True, "validation_fraction": 0.2,
-          "n_iter_no_change": 5, "random_state": 0}
+    kw = {
+        "hidden_layer_sizes": (10,),
+        "early_stopping": True,
+        "validation_fraction": 0.2,
+        "n_iter_no_change": 5,
+        "random_state": 0,
+    }
     clf = NeuralNetClassifier(max_epochs=100, **kw).fit(X, y)
     assert len(clf.validation_scores_) == clf.n_epochs_ == len(clf.loss_curve_)
     assert clf.best_validation_score_ == max(clf.validation_scores_)
@@ -247,12 +284,13 @@ def test_bad_parameters_and_inputs(blobs):
     msg = "NeuralNetClassifier needs samples of at least 2 classes; got 1 class (np.int64(4))."
     with pytest.raises(ValueError, match=re.escape(msg)):
         NeuralNetClassifier().fit(X, np.full(len(X), 4))
-    msg = ("The 'activation' parameter of NeuralNetClassifier must be a str among")
+    msg = "The 'activation' parameter of NeuralNetClassifier must be a str among"
     with pytest.raises(ValueError, match=re.escape(msg)):
         NeuralNetClassifier(activation="swish").fit(X, y)
     with pytest.raises(ValueError, match="diverged"):
-        NeuralNetClassifier((8,), optimizer="sgd", learning_rate=1e30, max_epochs=3,
-                            random_state=0).fit(X * 1e6, y)
+        NeuralNetClassifier(
+            (8,), optimizer="sgd", learning_rate=1e30, max_epochs=3, random_state=0
+        ).fit(X * 1e6, y)
 
 
 def test_float64_dtype_and_pickle(blobs):
@@ -285,14 +323,19 @@ def test_digits_defaults(digits):
     assert clf.score(X_test, y_test) >= 0.97
 
 
-@pytest.mark.parametrize(("optimizer", "activation"), [
-    ("adamw", "relu"), ("adam", "softplus"), ("rmsprop", "maxout"), ("lbfgs", "tanh"),
-])
+@pytest.mark.parametrize(
+    ("optimizer", "activation"),
+    [
+        ("adamw", "relu"),
+        ("adam", "softplus"),
+        ("rmsprop", "maxout"),
+        ("lbfgs", "tanh"),
+    ],
+)
 def test_digits_optimizer_activation_pairs(digits, optimizer, activation):
     # scripts/optimizers_demo.py --table runs all 64 pairs (slow optimisers included)
     X_train, X_test, y_train, y_test = digits
-    clf = NeuralNetClassifier((64,), optimizer=optimizer, activation=activation,
-                              random_state=0)
+    clf = NeuralNetClassifier((64,), optimizer=optimizer, activation=activation, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_train, y_train)
@@ -310,8 +353,16 @@ def test_squared_hinge_lbfgs_is_linearsvc(digits):
     C, n = 0.01, len(X)
     svc = LinearSVC(C=C, dual=False, tol=1e-12, intercept_scaling=1000, max_iter=10_000)
     svc.fit(X, y)
-    net = NeuralNetClassifier((), loss="squared_hinge", optimizer="lbfgs", alpha=1 / (2 * C * n),
-                              tol=1e-12, max_epochs=5000, dtype=np.float64, random_state=0)
+    net = NeuralNetClassifier(
+        (),
+        loss="squared_hinge",
+        optimizer="lbfgs",
+        alpha=1 / (2 * C * n),
+        tol=1e-12,
+        max_epochs=5000,
+        dtype=np.float64,
+        random_state=0,
+    )
     net.fit(X, y)
     assert_allclose(net.coefs_[0], svc.coef_.T, atol=5e-4)
     assert_allclose(net.intercepts_[0], svc.intercept_, atol=2e-3)
@@ -341,8 +392,9 @@ def test_least_squares_start_is_ridge(digits, dtype, n_samples):
 
 def test_least_squares_start_shortens_lbfgs(digits):
     X_train, X_test, y_train, y_test = digits
-    kwargs = dict(loss="squared_hinge", optimizer="lbfgs", alpha=1e-3, max_epochs=30,
-                  random_state=0)
+    kwargs = dict(
+        loss="squared_hinge", optimizer="lbfgs", alpha=1e-3, max_epochs=30, random_state=0
+    )
     cold = NeuralNetClassifier((), **kwargs).fit(X_train, y_train)
     warm = NeuralNetClassifier((), init="least_squares", **kwargs).fit(X_train, y_train)
     assert warm.loss_curve_[0] < cold.loss_curve_[0] / 3
@@ -352,9 +404,13 @@ def test_least_squares_start_shortens_lbfgs(digits):
 
 def test_least_squares_start_needs_a_single_layer(blobs):
     X, y = blobs
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "init='least_squares' needs a network without hidden layers "
-            "(hidden_layer_sizes=()); got hidden_layer_sizes=(4,).")):
+            "(hidden_layer_sizes=()); got hidden_layer_sizes=(4,)."
+        ),
+    ):
         NeuralNetClassifier((4,), init="least_squares").fit(X, y)
 
 

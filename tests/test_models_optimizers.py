@@ -63,9 +63,20 @@ STEP_OPTIMIZERS = [name for name in OPTIMIZERS if name != "lbfgs"]
 @pytest.mark.parametrize("name", STEP_OPTIMIZERS)
 @pytest.mark.parametrize(
     "hyper",
-    [{}, {"learning_rate": 0.1, "momentum": 0.5, "decay_rate": 0.9, "beta1": 0.8,
-          "beta2": 0.95, "eps": 1e-3, "weight_decay": 0.05}],
-    ids=["defaults", "custom"])
+    [
+        {},
+        {
+            "learning_rate": 0.1,
+            "momentum": 0.5,
+            "decay_rate": 0.9,
+            "beta1": 0.8,
+            "beta2": 0.95,
+            "eps": 1e-3,
+            "weight_decay": 0.05,
+        },
+    ],
+    ids=["defaults", "custom"],
+)
 def test_steps_follow_the_update_rule(name, hyper):
     params, grads = _problem()
     kept = [p.copy() for p in params]
@@ -119,8 +130,10 @@ def test_adamw_decays_without_learning_rate():
 
 def test_non_contiguous_parameter_is_refused():
     w = np.zeros((4, 4))[:, ::2]
-    msg = ("Optimisers update C-contiguous arrays in place; got a non-contiguous array of "
-           "shape (4, 2).")
+    msg = (
+        "Optimisers update C-contiguous arrays in place; got a non-contiguous array of "
+        "shape (4, 2)."
+    )
     with pytest.raises(ValueError, match=re.escape(msg)):
         optimizers.get("sgd").step([w], [np.ones_like(w)])
 
@@ -132,7 +145,12 @@ def test_get_unknown_name_and_hyper_parameter():
     with pytest.raises(TypeError):
         optimizers.get("sgd", momentum=0.9)
     assert optimizers.hyper_parameters("adamw") == [
-        "learning_rate", "beta1", "beta2", "eps", "weight_decay"]
+        "learning_rate",
+        "beta1",
+        "beta2",
+        "eps",
+        "weight_decay",
+    ]
 
 
 def test_lbfgs_minimises_a_quadratic_in_place():
@@ -149,22 +167,25 @@ def test_lbfgs_minimises_a_quadratic_in_place():
 
     seen = []
     result = optimizers.LBFGS(tol=1e-10).minimize(
-        params, loss_and_grads, callback=lambda intermediate_result: seen.append(1))
+        params, loss_and_grads, callback=lambda intermediate_result: seen.append(1)
+    )
     assert result.success
-    assert_allclose(np.concatenate([p.ravel() for p in params]), np.linalg.solve(H, b),
-                    atol=1e-6)
+    assert_allclose(np.concatenate([p.ravel() for p in params]), np.linalg.solve(H, b), atol=1e-6)
     assert len(seen) == result.nit > 0
     assert not hasattr(optimizers.LBFGS(), "step")
 
 
 # ---------------------------------------------------------------- schedules
-@pytest.mark.parametrize(("schedule", "epochs", "expected"), [
-    (schedules.Constant(), [0, 5, 99.5], [1, 1, 1]),
-    (schedules.Step(step_size=10, gamma=0.5), [0, 9.9, 10, 35], [1, 1, 0.5, 0.125]),
-    (schedules.Cosine(), [0, 25, 50, 100, 120], [1, (1 + math.sqrt(0.5)) / 2, 0.5, 0, 0]),
-    (schedules.Cosine(warmup=10), [0, 5, 10, 55, 100], [0, 0.5, 1, 0.5, 0]),
-    (schedules.Step(step_size=2, warmup=4), [1, 4, 6.5], [0.25, 1, 0.1]),
-])
+@pytest.mark.parametrize(
+    ("schedule", "epochs", "expected"),
+    [
+        (schedules.Constant(), [0, 5, 99.5], [1, 1, 1]),
+        (schedules.Step(step_size=10, gamma=0.5), [0, 9.9, 10, 35], [1, 1, 0.5, 0.125]),
+        (schedules.Cosine(), [0, 25, 50, 100, 120], [1, (1 + math.sqrt(0.5)) / 2, 0.5, 0, 0]),
+        (schedules.Cosine(warmup=10), [0, 5, 10, 55, 100], [0, 0.5, 1, 0.5, 0]),
+        (schedules.Step(step_size=2, warmup=4), [1, 4, 6.5], [0.25, 1, 0.1]),
+    ],
+)
 def test_schedule_multipliers(schedule, epochs, expected):
     assert_allclose([schedule(e, 100) for e in epochs], expected, atol=1e-12)
 

@@ -8,8 +8,18 @@ from scripts import bench_mlp, optimizers_demo
 
 
 def test_bench_mlp_prints_the_ratio(capsys):
-    argv = ["--samples", "300", "--features", "20", "--hidden", "8", "--batch-size", "50",
-            "--repeats", "2"]
+    argv = [
+        "--samples",
+        "300",
+        "--features",
+        "20",
+        "--hidden",
+        "8",
+        "--batch-size",
+        "50",
+        "--repeats",
+        "2",
+    ]
     assert bench_mlp.main(argv) == 0
     out = capsys.readouterr().out
     assert re.search(r"ratio ours / sklearn +\d+\.\d+", out)
@@ -21,8 +31,9 @@ def test_bench_mlp_missing_folder_is_an_error(tmp_path, capsys):
 
 
 def test_optimizers_demo_draws_the_trajectories(tmp_path, capsys):
-    assert optimizers_demo.main(["--trajectories", "--steps", "20",
-                                 "--out-dir", str(tmp_path)]) == 0
+    assert (
+        optimizers_demo.main(["--trajectories", "--steps", "20", "--out-dir", str(tmp_path)]) == 0
+    )
     assert (tmp_path / "optimizers_trajectories.png").stat().st_size > 10_000
     assert "wrote" in capsys.readouterr().out
 
