@@ -287,7 +287,8 @@ def _is_own(name):
 def _make_plan(root, out, arguments, features, size, on_event):
     paths, labels, class_names, stray = list_image_files(root)
     extractor, image_shape = _fit_extractor(paths, features, size, arguments["fit_sample"])
-    save_model(extractor, out / _EXTRACTOR)
+    # input_shape: how new images must be decoded to be transformed the same way (the service)
+    save_model(extractor, out / _EXTRACTOR, input_shape=image_shape)
     if on_event is not None:
         on_event("plan", 0)
     plan = {
