@@ -17,7 +17,6 @@ with ``joblib.hash`` at every call; ``scripts/bench_batch.py hash`` measures the
 import csv
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -31,7 +30,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from ._runtime import check_backend, jsonable, parallel_backend
+from ._runtime import atomic_target, check_backend, jsonable, parallel_backend
 from .registry import make_for
 
 _HASH = "sha256"  # hashlib's fastest here (SHA extensions): see scripts/bench_batch.py hash
@@ -179,9 +178,8 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
             return
         folder = Path(self.cache_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".{key}.{os.getpid()}-{threading.get_ident()}.tmp"
-        joblib.dump(value, temp)
-        os.replace(temp, folder / f"{key}.joblib")
+        with atomic_target(folder / f"{key}.joblib") as temp:
+            joblib.dump(value, temp)
 
 
 def _remember(key, value):
