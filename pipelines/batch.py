@@ -45,7 +45,7 @@ from ._assembly import CHUNKS, FORMAT, Assembler, chunk_path, n_features_of
 from ._runtime import atomic_target, jsonable, parallel_backend, write_atomic
 from .datasets import DecodeError, decode_image, decode_images, list_image_files
 from .model_files import load_model, save_model
-from .registry import build_extractor, learns_from_images
+from .registry import build_extractor, check_feature_spec, learns_from_images
 
 _RUN = "run.json"
 _EXTRACTOR = "extractor.skops"
@@ -144,7 +144,7 @@ def extract_folder(
         "chunk_size": chunk_size,
         "fit_sample": fit_sample,
     }
-    build_extractor(features)  # unknown names and parameters fail before touching DIR
+    check_feature_spec(features)  # unknown names and parameters fail before touching DIR
     state = _open_dir(out, arguments, overwrite)
     if state == "complete":
         manifest = json.loads((out / "manifest.json").read_text())
