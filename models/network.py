@@ -37,11 +37,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from . import activations, losses, optimizers, schedules
-from ._param import Interval, Options, StrOptions, _fit_context
+from ._param import Interval, Options, StrOptions, _fit_context, validate_data
 
 __all__ = ["NeuralNetClassifier"]
 
