@@ -139,9 +139,11 @@ def compare(names, train, test, *, progress=False):
     from tqdm.auto import tqdm
 
     rows = []
-    bar = tqdm(names, desc="compare", unit="pipeline", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(names), desc="compare", unit="pipeline", disable=not progress, dynamic_ncols=True
+    )
     with bar:
-        for i, name in enumerate(bar, 1):
+        for i, name in enumerate(names, 1):
             logger.debug("[%d/%d] %s: fitting on %d images", i, len(names), name, len(train))
             try:
                 row = evaluate(name, train, test, bar=None if bar.disable else bar)
@@ -160,7 +162,9 @@ def compare(names, train, test, *, progress=False):
                     row["predict_images_per_s"],
                 )
             rows.append(row)
-        bar.set_postfix_str("")
+            if i == len(names):
+                bar.set_postfix_str("", refresh=False)
+            bar.update()
     return rows
 
 
@@ -327,13 +331,16 @@ def speed_figure(rows, *, chance=None, title=""):
     -------
     figure : matplotlib.figure.Figure
     """
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     done = _finished(rows)
     figure = Figure(figsize=(10, 4.6), layout="constrained")
     left, right = figure.subplots(1, 2, sharey=True)
     markers = "osD^vP*Xhp<>"
-    colors = [f"C{i % 10}" for i in range(len(done))]
+    # tab20's dark shades, then its light ones: 20 colours before one repeats
+    palette = colormaps["tab20"].colors
+    colors = [palette[(2 * i) % 20 + (2 * i // 20) % 2] for i in range(len(done))]
     for i, row in enumerate(done):
         style = dict(
             marker=markers[i % len(markers)],

@@ -400,9 +400,10 @@ class _CandidateProgress:
     search strategies; scikit-learn's own searches pass every candidate in one call. Here the
     same candidates (:meth:`_candidates`: the ``ParameterGrid`` or ``ParameterSampler`` the
     stock class uses) go in batches of ``_batch_size``; each call returns the results of all
-    candidates so far, which ``_on_batch(results, n_candidates)`` receives. Folds, results and
-    ranks are those of one call, and the joblib workers are kept between batches. A batch holds
-    enough candidates for its fits to fill every worker: ``n_jobs / gcd(n_jobs, n_folds)``.
+    candidates so far, which ``_on_batch(results, n_candidates)`` receives (``results`` is None
+    once before the first batch). Folds, results and ranks are those of one call, and the
+    joblib workers are kept between batches. A batch holds enough candidates for its fits to
+    fill every worker: ``n_jobs / gcd(n_jobs, n_folds)``.
     """
 
     _batch_size = 1
@@ -416,6 +417,8 @@ class _CandidateProgress:
 
     def _run_search(self, evaluate_candidates):
         candidates = list(self._candidates())
+        if self._on_batch is not None:
+            self._on_batch(None, len(candidates))  # the total, before the first fit
         for start in range(0, len(candidates), self._batch_size):
             results = evaluate_candidates(candidates[start : start + self._batch_size])
             if self._on_batch is not None:
@@ -462,6 +465,9 @@ class _Reporter:
     def __call__(self, results, total):
         if self.bar.total != total:
             self.bar.total = total
+            self.bar.refresh()
+        if results is None:
+            return
         scores = np.asarray(results["mean_test_score"], dtype=float)
         for i in range(self.seen, len(scores)):
             params = {_outer_name(k): v for k, v in results["params"][i].items()}

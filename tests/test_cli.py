@@ -176,9 +176,11 @@ def test_batched_search_equals_scikit_learns_and_reports_each_candidate():
     seen = []
     search = _GridSearch(LogisticRegression(), grid, cv=folds)
     search._batch_size = 2
-    search._on_batch = lambda results, total: seen.append((len(results["params"]), total))
+    search._on_batch = lambda results, total: seen.append(
+        (None if results is None else len(results["params"]), total)
+    )
     search.fit(X, y)
-    assert seen == [(2, 5), (4, 5), (5, 5)]
+    assert seen == [(None, 5), (2, 5), (4, 5), (5, 5)]
     for key in ("mean_test_score", "rank_test_score", "split2_test_score"):
         np.testing.assert_array_equal(search.cv_results_[key], reference.cv_results_[key])
     assert search.best_params_ == reference.best_params_
