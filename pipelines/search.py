@@ -711,6 +711,16 @@ def heatmap_figure(result):
     Returns
     -------
     figure : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from pipelines.search import SearchResult, heatmap_figure
+    >>> grid = {"clf__C": [0.1, 1.0], "features__orientations": [6, 9]}
+    >>> params = [{"clf__C": c, "features__orientations": o} for c in (0.1, 1.0) for o in (6, 9)]
+    >>> result = SearchResult({"params": params, "mean_test_score": [0.90, 0.92, 0.95, 0.93]},
+    ...                       params[2], 0.95, None, grid, 1.0, pipeline="hog-svm", n_folds=5)
+    >>> heatmap_figure(result).axes[0].get_title().splitlines()[0]
+    'hog-svm: mean accuracy over 5 folds'
     """
     from matplotlib.figure import Figure
 
