@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from models import NeuralNetClassifier
-from pipelines import cli
+from pipelines import cli, model_files
 from pipelines.cli import _common
 from pipelines.compare import accuracy_figure, speed_figure
 from pipelines.search import SearchResult, _GridSearch, format_params, heatmap_figure
@@ -236,18 +236,29 @@ def test_every_command_creates_its_out_folder(command, target, folder, tmp_path)
     assert (tmp_path / target).stat().st_size > 0
 
 
-def test_predict_shows_a_progress_bar_over_the_images(folder, tmp_path, capsys):
+def test_predict_shows_a_progress_bar_over_the_images(folder, tmp_path, capsys, monkeypatch):
     model = tmp_path / "model.skops"
     argv = ["--pipeline", "pixels-softmax", "--data", str(folder), "--out", str(model)]
     assert cli.main(["train", *argv]) == 0
     assert re.search(r"train pixels-softmax: 100%.*3/3", capsys.readouterr().err)
     images = sorted(str(p) for p in folder.rglob("*.png"))
-    assert cli.main(["predict", str(model), *images]) == 0
-    captured = capsys.readouterr()
-    assert captured.out.count("\n") == len(images) + 1
-    assert re.search(rf"predict: 100%.*{len(images)}/{len(images)}", captured.err)
     assert cli.main(["predict", str(model), *images, "-q"]) == 0
-    assert capsys.readouterr().err == ""
+    whole = capsys.readouterr()
+    assert whole.out.count("\n") == len(images) + 1 and whole.err == ""
+    monkeypatch.setattr(cli.predict, "_CHUNK", 10)  # the bar moves per chunk of files
+    chunks = []
+    predict_files = model_files.predict_files
+
+    def counted(content, paths):
+        chunks.append(paths)
+        return predict_files(content, paths)
+
+    monkeypatch.setattr(model_files, "predict_files", counted)
+    assert cli.main(["predict", str(model), *images]) == 0
+    chunked = capsys.readouterr()
+    assert chunked.out == whole.out  # the same lines, in the same order
+    assert [len(paths) for paths in chunks] == [10, 10, 10, 6]
+    assert re.search(rf"predict: 100%.*{len(images)}/{len(images)}", chunked.err)
 
 
 # -- figures: the object API, the backend untouched ------------------------------------------

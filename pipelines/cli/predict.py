@@ -54,10 +54,13 @@ def main(argv=None, prog=None):
     except (OSError, ValueError) as exc:
         return fail(prog, exc)
     rows = []
+    # a model file without the training images' shape predicts the images of the first one's
+    # shape: that rule is for the whole list, so such a file gets one chunk
+    chunk_size = _CHUNK if content.get("input_shape") is not None else len(args.images)
     bar = tqdm(total=len(args.images), desc="predict", unit="image", disable=not progress)
     with bar:
-        for start in range(0, len(args.images), _CHUNK):
-            chunk = args.images[start : start + _CHUNK]
+        for start in range(0, len(args.images), chunk_size):
+            chunk = args.images[start : start + chunk_size]
             rows += predict_files(content, chunk)
             bar.update(len(chunk))
     writer = csv.writer(sys.stdout, lineterminator="\n")
