@@ -18,14 +18,30 @@ from numbers import Integral
 
 import cv2
 import numpy as np
-from sklearn.base import _fit_context  # noqa: F401  (re-exported for the extractors)
-from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
-    HasMethods,
-    Hidden,
-    Interval,
-    Options,
-    StrOptions,
-)
+
+# scikit-learn's private helpers, re-exported for the extractors: this block is the only import
+# of them in the features package (models/_param.py is its twin for the models package, as the
+# two packages never import each other). sklearn-compat would wrap ``_fit_context`` only, not
+# the constraint classes, so a package of ours would still reach into _param_validation; one
+# module per package keeps every private name in one place, and setup.cfg bounds scikit-learn
+# to the minor series the tests passed on.
+try:
+    from sklearn.base import _fit_context  # noqa: F401
+    from sklearn.utils._param_validation import (  # noqa: F401
+        HasMethods,
+        Hidden,
+        Interval,
+        Options,
+        StrOptions,
+    )
+except ImportError as error:  # pragma: no cover - only with an untested scikit-learn
+    import sklearn
+
+    raise ImportError(
+        f"visionfeatures needs scikit-learn's parameter-validation helpers, which scikit-learn "
+        f"{sklearn.__version__} does not have where they were ({error}); install a "
+        "scikit-learn that setup.cfg allows (pip install 'scikit-learn>=1.6,<1.10')."
+    ) from error
 
 _DTYPES = ("uint8", "uint16", "float16", "float32", "float64")
 _CV_MAX_CHANNELS = 4  # every interpolation of cv2.resize handles up to 4 channels a call

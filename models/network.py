@@ -37,16 +37,29 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from . import activations, losses, optimizers, schedules
-from ._param import Interval, Options, StrOptions, _fit_context
+from ._param import Interval, Options, StrOptions, _fit_context, validate_data
 
 __all__ = ["NeuralNetClassifier"]
 
 _PREDICT_CHUNK = 4096  # rows per forward pass at prediction time (bounds memory)
 _GRAM_CHUNK = 4096  # rows per block of the Gram matrix of init="least_squares"
+
+
+def _progress_bar(verbose, total, unit, desc):
+    """The ``verbose`` bar on stderr; nested under an open bar, it is removed when done."""
+    return tqdm(
+        range(total) if unit == "epoch" else None,
+        total=total,
+        disable=not verbose,
+        unit=unit,
+        desc=desc,
+        leave=None,
+        dynamic_ncols=True,
+    )
 
 
 class _Workspace:
@@ -155,7 +168,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     dtype : {np.float32, np.float64}, default=np.float32
         Floating type of the parameters and of every computation.
     verbose : bool or int, default=False
-        Show a progress bar over epochs with the loss (and validation score).
+        Show a tqdm progress bar on stderr over epochs (L-BFGS: iterations) with the loss
+        (and validation score). Under another open bar (such as that of
+        ``visionfeatures compare``) it nests below it and is removed when the fit ends.
 
     Attributes
     ----------
@@ -554,9 +569,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         schedule = self._schedule_fn()
         best_loss = min(self.loss_curve_, default=np.inf)
         no_improvement = 0
-        bar = tqdm(
-            range(n_epochs), disable=not self.verbose, unit="epoch", desc=type(self).__name__
-        )
+        bar = _progress_bar(self.verbose, n_epochs, "epoch", type(self).__name__)
         for _ in bar:
             with np.errstate(over="ignore", invalid="ignore"):  # divergence: error below
                 total = self._epoch(X, y, batch_size, work, params, grads, schedule)
@@ -609,16 +622,19 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         grads = [np.empty_like(p) for p in self._params()]
         self.optimizer_ = optimizers.LBFGS(max_iter=self.max_epochs, tol=self.tol)
 
+        bar = _progress_bar(self.verbose, self.max_epochs, "iteration", type(self).__name__)
+
         def record(intermediate_result):
             self.loss_curve_.append(float(intermediate_result.fun))
-            if self.verbose:
-                print(f"iteration {len(self.loss_curve_)}: loss {self.loss_curve_[-1]:.6g}")
+            bar.update()
+            bar.set_postfix(loss=f"{self.loss_curve_[-1]:.4g}", refresh=False)
 
-        result = self.optimizer_.minimize(
-            self._params(),
-            lambda params: self._forward_backward(X, y, work, grads),
-            callback=record,
-        )
+        with bar:
+            result = self.optimizer_.minimize(
+                self._params(),
+                lambda params: self._forward_backward(X, y, work, grads),
+                callback=record,
+            )
         self.n_epochs_ = int(result.nit)
         if result.status == 1:
             warnings.warn(

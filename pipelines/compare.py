@@ -1,16 +1,22 @@
-"""Compare named pipelines on one train/test split: a table, a bar chart, confusion matrices."""
+"""Compare named pipelines on one train/test split: a table, charts, confusion matrices."""
 
 import csv
+import logging
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
+from models import NeuralNetClassifier
+
+from ._charts import accuracy_limits, annotated_grid, save
 from .registry import make
 
+logger = logging.getLogger(__name__)
 COLUMNS = (
     "pipeline",
     "accuracy",
@@ -22,7 +28,7 @@ COLUMNS = (
 )
 
 
-def evaluate(name, train, test, **params):
+def evaluate(name, train, test, *, bar=None, **params):
     """Fit pipeline ``name`` on ``train`` and score it on ``test``.
 
     Parameters
@@ -31,6 +37,9 @@ def evaluate(name, train, test, **params):
         A registered pipeline name.
     train, test : ImageDataset
         Labelled images.
+    bar : tqdm or None
+        A progress bar whose text names the step running; with a bar, a classifier that has
+        epochs (:class:`models.NeuralNetClassifier`) shows them in a bar of its own.
     **params
         Set on the pipeline before fitting.
 
@@ -41,12 +50,16 @@ def evaluate(name, train, test, **params):
         ``pipeline_object`` (the fitted pipeline).
     """
     pipeline = make(name, grey=train.is_grey, **params)
-    with warnings.catch_warnings(record=True) as caught:
+    if bar is not None:
+        bar.set_postfix_str(f"{name}: fit", refresh=True)
+    with warnings.catch_warnings(record=True) as caught, epoch_progress(pipeline, bar is not None):
         warnings.simplefilter("always", ConvergenceWarning)
         start = time.perf_counter()
         pipeline.fit(train.images, train.labels)
         fit_seconds = time.perf_counter() - start
     unconverged = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    if bar is not None:
+        bar.set_postfix_str(f"{name}: predict", refresh=True)
     start = time.perf_counter()
     predicted = pipeline.predict(test.images)
     predict_seconds = time.perf_counter() - start
@@ -64,11 +77,49 @@ def evaluate(name, train, test, **params):
     }
 
 
-def compare(names, train, test, *, progress=None):
+@contextmanager
+def epoch_progress(pipeline, enabled=True):
+    """Within the ``with`` block, the pipeline's classifier shows a bar over its epochs.
+
+    :class:`models.NeuralNetClassifier` has a ``verbose`` bar (nested under an open bar, and
+    removed when done); it is switched on for the block and back after it, so that a saved
+    model does not carry it. Other classifiers are left alone: scikit-learn's ``verbose``
+    prints to stdout.
+
+    Parameters
+    ----------
+    pipeline : Pipeline or estimator
+    enabled : bool, default=True
+        False makes this do nothing.
+
+    Examples
+    --------
+    >>> from pipelines import make
+    >>> from pipelines.compare import epoch_progress
+    >>> pipeline = make("pixels-svm")
+    >>> with epoch_progress(pipeline):
+    ...     pipeline.named_steps["clf"].verbose
+    True
+    >>> pipeline.named_steps["clf"].verbose
+    False
+    """
+    clf = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    if not (enabled and isinstance(clf, NeuralNetClassifier)):
+        yield
+        return
+    before = clf.verbose
+    clf.set_params(verbose=True)
+    try:
+        yield
+    finally:
+        clf.set_params(verbose=before)
+
+
+def compare(names, train, test, *, progress=False):
     """Evaluate several pipelines on the same split, one after the other.
 
     A pipeline that raises is reported in its row's ``note`` (with NaN scores) and the others
-    still run.
+    still run. Each result is logged (level INFO) on this module's logger.
 
     Parameters
     ----------
@@ -76,30 +127,44 @@ def compare(names, train, test, *, progress=None):
         Registered pipeline names.
     train, test : ImageDataset
         Labelled images with the same classes.
-    progress : callable or None
-        Called with one line of text before and after each pipeline.
+    progress : bool, default=False
+        Show a tqdm progress bar on stderr: one step per pipeline, the step running (fit,
+        predict) beside it, and the epochs of classifiers that have them.
 
     Returns
     -------
     rows : list of dict
         See :func:`evaluate`.
     """
-    say = progress or (lambda line: None)
+    from tqdm.auto import tqdm
+
     rows = []
-    for i, name in enumerate(names, 1):
-        say(f"[{i}/{len(names)}] {name}: fitting on {len(train)} images ...")
-        try:
-            row = evaluate(name, train, test)
-        except (ValueError, MemoryError) as exc:
-            row = dict.fromkeys(COLUMNS, float("nan"))
-            row.update(pipeline=name, n_features=0, note=f"failed: {exc}", confusion=None)
-            say(f"[{i}/{len(names)}] {name}: FAILED: {exc}")
-        else:
-            say(
-                f"[{i}/{len(names)}] {name}: accuracy {row['accuracy']:.4f}, "
-                f"fit {row['fit_seconds']:.1f} s"
-            )
-        rows.append(row)
+    bar = tqdm(
+        total=len(names), desc="compare", unit="pipeline", disable=not progress, dynamic_ncols=True
+    )
+    with bar:
+        for i, name in enumerate(names, 1):
+            logger.debug("[%d/%d] %s: fitting on %d images", i, len(names), name, len(train))
+            try:
+                row = evaluate(name, train, test, bar=None if bar.disable else bar)
+            except (ValueError, MemoryError) as exc:
+                row = dict.fromkeys(COLUMNS, float("nan"))
+                row.update(pipeline=name, n_features=0, note=f"failed: {exc}", confusion=None)
+                logger.warning("[%d/%d] %s: failed: %s", i, len(names), name, exc)
+            else:
+                logger.info(
+                    "[%d/%d] %s: accuracy %.4f, fit %.1f s, %.0f images/s",
+                    i,
+                    len(names),
+                    name,
+                    row["accuracy"],
+                    row["fit_seconds"],
+                    row["predict_images_per_s"],
+                )
+            rows.append(row)
+            if i == len(names):
+                bar.set_postfix_str("", refresh=False)
+            bar.update()
     return rows
 
 
@@ -122,51 +187,279 @@ def format_table(rows):
 
 
 def write_report(rows, out_dir, class_names, *, title=""):
-    """Write results.csv, results.md, accuracy.png and confusion-<pipeline>.png to ``out_dir``.
+    """Write the table and the charts of a comparison to ``out_dir`` (created if needed).
+
+    Files: ``results.csv``, ``results.md``, ``accuracy.png`` (test accuracy of each pipeline,
+    best first, with its 95 % interval and the chance level, on an axis that shows the
+    differences), ``speed.png`` (accuracy against fit seconds and against prediction
+    images/s, both on log scales) and ``confusion-<pipeline>.png``. Figures are drawn with
+    matplotlib's object API: the user's backend is left as it is.
+
+    Parameters
+    ----------
+    rows : list of dict
+        As returned by :func:`compare`.
+    out_dir : str or Path
+    class_names : list of str
+        The classes, in label order.
+    title : str, default=""
+        A heading for results.md and the charts (such as the data set and its split).
 
     Returns
     -------
     files : list of Path
         The files written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = [out_dir / "results.csv", out_dir / "results.md", out_dir / "accuracy.png"]
+    written = [out_dir / "results.csv", out_dir / "results.md"]
     with open(written[0], "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     written[1].write_text((f"# {title}\n\n" if title else "") + format_table(rows) + "\n")
-
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows) + 2), 4), layout="constrained")
-    names = [row["pipeline"] for row in rows]
-    accuracy = [0 if np.isnan(row["accuracy"]) else row["accuracy"] for row in rows]
-    bars = ax.bar(names, accuracy, color="tab:blue")
-    ax.bar_label(bars, fmt="%.3f", fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("test accuracy")
-    ax.set_title(title or "accuracy by pipeline")
-    ax.tick_params(axis="x", labelrotation=30)
-    fig.savefig(written[2], dpi=120)
-    plt.close(fig)
-
+    n_test = sum(
+        int(row["confusion"].sum()) for row in rows[:1] if row.get("confusion") is not None
+    )
+    chance = 1 / len(class_names) if len(class_names) else None
+    written.append(
+        save(
+            accuracy_figure(rows, chance=chance, n_test=n_test, title=title),
+            out_dir / "accuracy.png",
+            dpi=110,
+        )
+    )
+    written.append(
+        save(speed_figure(rows, chance=chance, title=title), out_dir / "speed.png", dpi=110)
+    )
     for row in rows:
         if row.get("confusion") is None:
             continue
-        size = max(4, 0.45 * len(class_names) + 2)
-        fig, ax = plt.subplots(figsize=(size, size), layout="constrained")
-        ConfusionMatrixDisplay(row["confusion"], display_labels=class_names).plot(
-            ax=ax, colorbar=False, xticks_rotation=45, values_format="d"
-        )
-        ax.set_title(f"{row['pipeline']}: accuracy {row['accuracy']:.3f}")
         path = out_dir / f"confusion-{row['pipeline']}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+        written.append(save(confusion_figure(row, class_names), path))
+    logger.debug("wrote %s", ", ".join(path.name for path in written))
     return written
+
+
+def _finished(rows):
+    return [row for row in rows if np.isfinite(row["accuracy"])]
+
+
+def accuracy_figure(rows, *, chance=None, n_test=0, title=""):
+    """A dot chart of the pipelines' test accuracy, best first.
+
+    The axis spans the accuracies (:func:`pipelines._charts.accuracy_limits`), not [0, 1],
+    so that 0.95 and 0.97 look different; each dot has its 95 % interval (normal
+    approximation of the binomial, from ``n_test`` test images) so that a difference can be
+    read as real or not; the chance level ``chance`` is a dashed line, or named below the
+    axis when it lies far to the left of it.
+
+    Parameters
+    ----------
+    rows : list of dict
+        As returned by :func:`compare` (``pipeline`` and ``accuracy`` are used).
+    chance : float or None
+        The chance level, 1 / number of classes.
+    n_test : int, default=0
+        Test images behind each accuracy; 0 draws no intervals.
+    title : str, default=""
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from pipelines.compare import accuracy_figure
+    >>> rows = [{"pipeline": "hog-svm", "accuracy": 0.96}, {"pipeline": "pixels-svm",
+    ...          "accuracy": 0.93}]
+    >>> ax = accuracy_figure(rows, chance=0.1, n_test=360).axes[0]
+    >>> [round(float(limit), 2) for limit in ax.get_xlim()]
+    [0.88, 1.0]
+    >>> # figure.savefig("accuracy.png") writes it
+    """
+    from matplotlib.figure import Figure
+
+    done = sorted(_finished(rows), key=lambda row: row["accuracy"])
+    failed = [row["pipeline"] for row in rows if not np.isfinite(row["accuracy"])]
+    accuracy = np.array([row["accuracy"] for row in done])
+    half = 1.96 * np.sqrt(accuracy * (1 - accuracy) / n_test) if n_test else 0 * accuracy
+    figure = Figure(figsize=(7.5, 0.38 * len(done) + 1.9), layout="constrained")
+    ax = figure.subplots()
+    positions = np.arange(len(done))
+    low, high = accuracy_limits(np.concatenate([accuracy - half, accuracy + half]), chance)
+    ax.errorbar(
+        accuracy,
+        positions,
+        xerr=half,
+        fmt="o",
+        color="tab:blue",
+        ecolor="0.55",
+        capsize=3,
+        markersize=6,
+    )
+    for y, value in zip(positions, accuracy, strict=True):
+        ax.annotate(
+            f"{value:.3f}",
+            (value, y),
+            xytext=(0, 6),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set_yticks(positions, [row["pipeline"] for row in done])
+    ax.set_ylim(-0.7, len(done) - 0.3)
+    ax.set_xlim(low, high)
+    ax.grid(axis="x", color="0.9")
+    ax.set_axisbelow(True)
+    label = "test accuracy"
+    if n_test:
+        label += f" (bars: 95 % interval, {n_test} test images)"
+    if chance is not None:
+        if low <= chance <= high:
+            ax.axvline(chance, color="tab:red", linestyle="--", linewidth=1)
+            ax.annotate(
+                f"chance {chance:.3f}",
+                (chance, len(done) - 0.3),
+                xytext=(3, -3),
+                textcoords="offset points",
+                color="tab:red",
+                fontsize=8,
+                va="top",
+            )
+        else:
+            label += (
+                f"\nchance level {chance:.3f} (1 / {round(1 / chance)} classes) is left of the axis"
+            )
+    ax.set_xlabel(label)
+    heading = title or "accuracy by pipeline"
+    if failed:
+        heading += f"\nfailed: {', '.join(failed)}"
+    ax.set_title(heading, fontsize=10)
+    return figure
+
+
+def speed_figure(rows, *, chance=None, title=""):
+    """Accuracy against fit time and against prediction speed, one marker per pipeline.
+
+    Two panels share the accuracy axis: fit seconds (log scale; left is better) and
+    prediction images per second (log scale; right is better). One legend names the
+    pipelines for both.
+
+    Parameters
+    ----------
+    rows : list of dict
+        As returned by :func:`compare` (``pipeline``, ``accuracy``, ``fit_seconds`` and
+        ``predict_images_per_s`` are used; failed rows, with NaN accuracy, are left out).
+    chance : float or None
+        The chance level, drawn when it falls inside the accuracy axis.
+    title : str, default=""
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from pipelines.compare import speed_figure
+    >>> rows = [{"pipeline": "hog-svm", "accuracy": 0.96, "fit_seconds": 8.3,
+    ...          "predict_images_per_s": 7100.0}]
+    >>> figure = speed_figure(rows, chance=0.1)
+    >>> [ax.get_xscale() for ax in figure.axes]
+    ['log', 'log']
+    """
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    done = _finished(rows)
+    figure = Figure(figsize=(10, 4.6), layout="constrained")
+    left, right = figure.subplots(1, 2, sharey=True)
+    markers = "osD^vP*Xhp<>"
+    # tab20's dark shades, then its light ones: 20 colours before one repeats
+    palette = colormaps["tab20"].colors
+    colors = [palette[(2 * i) % 20 + (2 * i // 20) % 2] for i in range(len(done))]
+    for i, row in enumerate(done):
+        style = dict(
+            marker=markers[i % len(markers)],
+            color=colors[i],
+            markersize=8,
+            linestyle="none",
+            label=row["pipeline"],
+        )
+        left.plot(row["fit_seconds"], row["accuracy"], **style)
+        right.plot(row["predict_images_per_s"], row["accuracy"], **style)
+    low, high = accuracy_limits([row["accuracy"] for row in done], chance)
+    left.set_ylim(low, high)
+    left.set_ylabel("test accuracy")
+    for ax, label in (
+        (left, "fit time (s, log scale): left is faster"),
+        (right, "prediction speed (images/s, log scale): right is faster"),
+    ):
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.grid(True, which="major", color="0.9")
+        ax.set_axisbelow(True)
+        if chance is not None and low <= chance <= high:
+            ax.axhline(chance, color="tab:red", linestyle="--", linewidth=1, label="_chance")
+    _pad_log_axis(left, [row["fit_seconds"] for row in done])
+    _pad_log_axis(right, [row["predict_images_per_s"] for row in done])
+    if done:
+        figure.legend(
+            *left.get_legend_handles_labels(), loc="outside right center", fontsize=8, frameon=False
+        )
+    figure.suptitle(title or "accuracy against speed", fontsize=10)
+    return figure
+
+
+def _pad_log_axis(ax, values):
+    """Limits a little wider than the values, so no marker sits on the edge, and ticks at
+    1, 2, 5 (or 1, 3 over wide ranges) times the powers of ten, written as plain numbers."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    values = np.asarray([v for v in values if np.isfinite(v) and v > 0], dtype=float)
+    if not values.size:
+        return
+    low, high = values.min() / 1.6, values.max() * 1.6
+    ax.set_xlim(low, high)
+    subs = (1.0, 2.0, 5.0) if np.log10(high / low) <= 2.5 else (1.0, 3.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(_plain_tick))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _plain_tick(value, _position=None):
+    """A tick label as a plain number: 0.5, 20, 3,000 (never 3e+03)."""
+    return f"{value:,.0f}" if value >= 10 else f"{value:g}"
+
+
+def confusion_figure(row, class_names):
+    """The confusion matrix of one pipeline, as the share of each true class (the rows).
+
+    Parameters
+    ----------
+    row : dict
+        A row of :func:`compare`, with ``pipeline``, ``accuracy`` and ``confusion``.
+    class_names : list of str
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+    """
+    from matplotlib.figure import Figure
+
+    counts = np.asarray(row["confusion"])
+    size = max(4.0, 0.45 * len(class_names) + 2)
+    figure = Figure(figsize=(size, size), layout="constrained")
+    ax = figure.subplots()
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    annotated_grid(ax, share, fmt="{:.0%}", cmap="Blues", vmin=0, vmax=1)
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(
+        f"{row['pipeline']}: accuracy {row['accuracy']:.3f} (share of each true class)", fontsize=10
+    )
+    return figure

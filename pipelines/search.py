@@ -17,6 +17,8 @@ with ``joblib.hash`` at every call; ``scripts/bench_batch.py hash`` measures the
 import csv
 import hashlib
 import json
+import logging
+import math
 import shutil
 import tempfile
 import threading
@@ -27,11 +29,20 @@ from pathlib import Path
 import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
+from sklearn.model_selection import (
+    GridSearchCV,
+    ParameterGrid,
+    ParameterSampler,
+    RandomizedSearchCV,
+    StratifiedKFold,
+)
 from sklearn.utils.validation import check_is_fitted
 
+from ._charts import annotated_grid, save
 from ._runtime import atomic_target, check_backend, jsonable, parallel_backend
 from .registry import make_for
+
+logger = logging.getLogger(__name__)
 
 _HASH = "sha256"  # hashlib's fastest here (SHA extensions): see scripts/bench_batch.py hash
 _MEMORY_LIMIT = 2 << 30  # bytes of arrays kept in this process's memory cache
@@ -362,6 +373,12 @@ class SearchResult:
         The grid as given.
     seconds : float
         Wall time of the search (refit included).
+    pipeline : str
+        The pipeline's name.
+    scoring : str
+        The score's name ("accuracy" when none was given).
+    n_folds : int
+        Folds of the cross-validation.
     """
 
     cv_results: dict
@@ -370,6 +387,102 @@ class SearchResult:
     best_pipeline: object
     grid: object
     seconds: float
+    pipeline: str = ""
+    scoring: str = "accuracy"
+    n_folds: int = 0
+
+
+class _CandidateProgress:
+    """Mixin for scikit-learn's searches: evaluate the candidates a batch at a time and
+    report after each batch, with the best score so far.
+
+    ``BaseSearchCV.fit`` calls ``_run_search(evaluate_candidates)``, the documented hook for
+    search strategies; scikit-learn's own searches pass every candidate in one call. Here the
+    same candidates (:meth:`_candidates`: the ``ParameterGrid`` or ``ParameterSampler`` the
+    stock class uses) go in batches of ``_batch_size``; each call returns the results of all
+    candidates so far, which ``_on_batch(results, n_candidates)`` receives (``results`` is None
+    once before the first batch). Folds, results and ranks are those of one call, and the
+    joblib workers are kept between batches. A batch holds enough candidates for its fits to
+    fill every worker: ``n_jobs / gcd(n_jobs, n_folds)``.
+    """
+
+    _batch_size = 1
+    _on_batch = None
+
+    def __getstate__(self):
+        # scikit-learn may send the search itself to the workers: not the progress bar
+        state = dict(super().__getstate__())  # a copy: it may be the instance's own __dict__
+        state.pop("_on_batch", None)
+        return state
+
+    def _run_search(self, evaluate_candidates):
+        candidates = list(self._candidates())
+        if self._on_batch is not None:
+            self._on_batch(None, len(candidates))  # the total, before the first fit
+        for start in range(0, len(candidates), self._batch_size):
+            results = evaluate_candidates(candidates[start : start + self._batch_size])
+            if self._on_batch is not None:
+                self._on_batch(results, len(candidates))
+
+
+class _GridSearch(_CandidateProgress, GridSearchCV):
+    def _candidates(self):
+        return ParameterGrid(self.param_grid)
+
+
+class _RandomizedSearch(_CandidateProgress, RandomizedSearchCV):
+    def _candidates(self):
+        return ParameterSampler(
+            self.param_distributions, self.n_iter, random_state=self.random_state
+        )
+
+
+def format_params(params):
+    """Parameters as ``name=value, ...``, with NumPy scalars shown as plain numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pipelines.search import format_params
+    >>> format_params({"clf__C": np.float64(0.01), "features__size": (np.int64(32), 32)})
+    'clf__C=0.01, features__size=(32, 32)'
+    """
+    return ", ".join(f"{name}={_plain(value)!r}" for name, value in params.items())
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class _Reporter:
+    """The progress bar and log lines of a search: one step per candidate, best score so far."""
+
+    def __init__(self, bar, scoring):
+        self.bar, self.scoring, self.seen = bar, scoring, 0
+
+    def __call__(self, results, total):
+        if self.bar.total != total:
+            self.bar.total = total
+            self.bar.refresh()
+        if results is None:
+            return
+        scores = np.asarray(results["mean_test_score"], dtype=float)
+        for i in range(self.seen, len(scores)):
+            params = {_outer_name(k): v for k, v in results["params"][i].items()}
+            logger.info(
+                "candidate %d/%d: %s %.4f (%s)",
+                i + 1,
+                total,
+                self.scoring,
+                scores[i],
+                format_params(params),
+            )
+        if np.isfinite(scores).any():
+            self.bar.set_postfix_str(f"best {self.scoring} {np.nanmax(scores):.4f}", refresh=False)
+        self.bar.update(len(scores) - self.seen)
+        self.seen = len(scores)
 
 
 def search(
@@ -388,6 +501,7 @@ def search(
     cache_dir=None,
     random_state=0,
     verbose=0,
+    progress=False,
 ):
     """Search the parameters of pipeline ``name`` by cross-validation.
 
@@ -425,7 +539,10 @@ def search(
     random_state : int, default=0
         Seed of the folds and of the randomised candidates.
     verbose : int, default=0
-        Passed to the search.
+        Passed to the search (scikit-learn prints its messages on stdout).
+    progress : bool, default=False
+        Show a tqdm progress bar on stderr, one step per candidate, with the best mean score
+        so far; each candidate's score is also logged (level INFO) on this module's logger.
 
     Returns
     -------
@@ -456,13 +573,20 @@ def search(
         pipeline.steps[0] = ("features", CachedFeatures(pipeline.steps[0][1], cache_dir))
     folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state)
     options = dict(cv=folds, scoring=scoring, refit=True, verbose=verbose, error_score="raise")
+    from tqdm.auto import tqdm
+
+    score_name = scoring if isinstance(scoring, str) else "score" if scoring else "accuracy"
+    bar = tqdm(desc=f"search {name}", unit="candidate", disable=not progress, dynamic_ncols=True)
     start = time.perf_counter()
     try:
-        with parallel_backend(
-            backend, n_jobs, scheduler=scheduler, scatter=[X, y] if backend == "dask" else None
-        ) as jobs:
+        with (
+            bar,
+            parallel_backend(
+                backend, n_jobs, scheduler=scheduler, scatter=[X, y] if backend == "dask" else None
+            ) as jobs,
+        ):
             if randomized:
-                searcher = RandomizedSearchCV(
+                searcher = _RandomizedSearch(
                     pipeline,
                     inner,
                     n_iter=n_iter,
@@ -471,7 +595,10 @@ def search(
                     **options,
                 )
             else:
-                searcher = GridSearchCV(pipeline, inner, n_jobs=jobs, **options)
+                searcher = _GridSearch(pipeline, inner, n_jobs=jobs, **options)
+            workers = joblib.effective_n_jobs(jobs)
+            searcher._batch_size = max(1, workers // math.gcd(workers, cv))
+            searcher._on_batch = _Reporter(bar, score_name)
             searcher.fit(X, y)
     finally:
         if own_dir is not None:
@@ -483,7 +610,24 @@ def search(
     results = {_outer_name(k): v for k, v in searcher.cv_results_.items()}
     results["params"] = [{_outer_name(k): v for k, v in p.items()} for p in results["params"]]
     best_params = {_outer_name(k): v for k, v in searcher.best_params_.items()}
-    return SearchResult(results, best_params, float(searcher.best_score_), best, grid, seconds)
+    logger.info(
+        "best %s %.4f (%s) in %.1f s",
+        score_name,
+        searcher.best_score_,
+        format_params(best_params),
+        seconds,
+    )
+    return SearchResult(
+        results,
+        best_params,
+        float(searcher.best_score_),
+        best,
+        grid,
+        seconds,
+        pipeline=name,
+        scoring=score_name,
+        n_folds=cv,
+    )
 
 
 def candidate_seconds(cv_results):
@@ -524,7 +668,7 @@ def write_search_report(result, out):
         and len(grid) == 2
         and all(isinstance(v, list) for v in grid.values())
     ):
-        written.append(_heatmap(result.cv_results, grid, out / "heatmap.png"))
+        written.append(_heatmap(result, out / "heatmap.png"))
     return written
 
 
@@ -547,33 +691,79 @@ def _csv_value(value):
     return value if isinstance(value, (int, float, str)) else json.dumps(jsonable(value))
 
 
-def _heatmap(results, grid, path):
-    import matplotlib
+def _heatmap(result, path):
+    save(heatmap_figure(result), path)
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def heatmap_figure(result):
+    """The mean cross-validated score of a two-parameter grid, one cell per candidate.
+
+    The title names the pipeline, the metric and the folds; each cell shows its score in
+    black or white, whichever reads better on its colour; the best cell is framed and
+    written in bold. Drawn with matplotlib's object API (no pyplot, the backend untouched).
+
+    Parameters
+    ----------
+    result : SearchResult
+        Of a grid (a dict) of two parameters with lists of values.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from pipelines.search import SearchResult, heatmap_figure
+    >>> grid = {"clf__C": [0.1, 1.0], "features__orientations": [6, 9]}
+    >>> params = [{"clf__C": c, "features__orientations": o} for c in (0.1, 1.0) for o in (6, 9)]
+    >>> result = SearchResult({"params": params, "mean_test_score": [0.90, 0.92, 0.95, 0.93]},
+    ...                       params[2], 0.95, None, grid, 1.0, pipeline="hog-svm", n_folds=5)
+    >>> heatmap_figure(result).axes[0].get_title().splitlines()[0]
+    'hog-svm: mean accuracy over 5 folds'
+    """
+    from matplotlib.figure import Figure
+
+    results, grid = result.cv_results, result.grid
     (row_name, row_values), (col_name, col_values) = grid.items()
     scores = np.full((len(row_values), len(col_values)), np.nan)
     for params, score in zip(results["params"], results["mean_test_score"], strict=True):
         r = _position(row_values, params[row_name])
         c = _position(col_values, params[col_name])
         scores[r, c] = score
-    fig, ax = plt.subplots(figsize=(1.2 * len(col_values) + 3, 0.8 * len(row_values) + 2))
-    image = ax.imshow(scores, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(col_values)), [str(v) for v in col_values])
-    ax.set_yticks(range(len(row_values)), [str(v) for v in row_values])
+    best = (
+        np.unravel_index(np.nanargmax(scores), scores.shape) if np.isfinite(scores).any() else None
+    )
+    figure = Figure(
+        figsize=(max(5.5, 1.1 * len(col_values) + 3), max(3.5, 0.6 * len(row_values) + 2)),
+        layout="constrained",
+    )
+    ax = figure.subplots()
+    image = annotated_grid(ax, scores, fmt="{:.4f}", outline=best)
+    ax.set_xticks(range(len(col_values)), [_tick(v) for v in col_values])
+    ax.set_yticks(range(len(row_values)), [_tick(v) for v in row_values])
     ax.set_xlabel(col_name)
     ax.set_ylabel(row_name)
-    for r in range(scores.shape[0]):
-        for c in range(scores.shape[1]):
-            ax.text(c, r, f"{scores[r, c]:.3f}", ha="center", va="center", color="w")
-    fig.colorbar(image, ax=ax, label="mean test score")
-    ax.set_title("cross-validated score")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    metric = result.scoring or "score"
+    figure.colorbar(image, ax=ax, label=f"mean {metric}")
+    title = f"{result.pipeline + ': ' if result.pipeline else ''}mean {metric}"
+    if result.n_folds:
+        title += f" over {result.n_folds} folds"
+    if best is not None:
+        title += f"\nbest {scores[best]:.4f} (framed): {row_name}={_tick(row_values[best[0]])}, "
+        title += f"{col_name}={_tick(col_values[best[1]])}"
+    ax.set_title(title, fontsize=10)
+    return figure
+
+
+def _tick(value):
+    """A grid value as a short plain label: 0.001, 1e-05, (8, 8), hsv."""
+    value = _plain(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_tick(v) for v in value) + ")"
+    return str(value)
 
 
 def _position(values, value):

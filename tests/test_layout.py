@@ -42,6 +42,7 @@ RANKS = {
     },
     "pipelines": {
         "_runtime": 0,
+        "_charts": 0,
         "_assembly": 1,
         "datasets": 1,
         "registry": 2,

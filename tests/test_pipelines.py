@@ -1,6 +1,7 @@
 """Named pipelines, the comparison and its script, on scikit-learn's digits."""
 
 import csv
+import logging
 import re
 
 import numpy as np
@@ -49,13 +50,14 @@ def test_pixel_pipelines_score_on_digits(name, digits_split):
     assert model.score(test.images, test.labels) >= 0.93
 
 
-def test_compare_table_and_failure_row(digits_split):
+def test_compare_table_and_failure_row(digits_split, caplog):
     train, test = digits_split
-    lines = []
-    rows = compare(["pixels-softmax"], train, test, progress=lines.append)
+    with caplog.at_level(logging.INFO, logger="pipelines"):
+        rows = compare(["pixels-softmax"], train, test)
     assert rows[0]["n_features"] == 64 and rows[0]["accuracy"] > 0.9
     assert rows[0]["confusion"].sum() == len(test)
-    assert len(lines) == 2
+    assert [r.name for r in caplog.records] == ["pipelines.compare"]
+    assert caplog.records[0].getMessage().startswith("[1/1] pixels-softmax: accuracy 0.9")
     assert "| pixels-softmax | 0.9" in format_table(rows)
 
 

@@ -2,18 +2,24 @@
 
 Fits every chosen pipeline on the training images, scores it on the test images and prints a
 table (accuracy, macro-F1, fit seconds, prediction images/s, feature dimension). Writes
-results.csv, results.md, accuracy.png and confusion-<pipeline>.png to --out.
+results.csv, results.md, accuracy.png (accuracy of each pipeline, with the chance level),
+speed.png (accuracy against fit time and prediction speed) and confusion-<pipeline>.png to
+--out (created if needed). A progress bar on stderr follows the pipelines (and the epochs of
+the neural networks); -q hides it.
 
 examples:
   visionfeatures compare                              # every pipeline on digits
   visionfeatures compare --pipelines pixels-svm,hog-svm --data ~/images --out results
 """
 
+import logging
 import time
 from pathlib import Path
 
 from ..registry import available
-from ._common import fail, parser_for, size_pair
+from ._common import add_verbosity, fail, parser_for, setup_logging, size_pair
+
+logger = logging.getLogger(__name__)
 
 
 def build_parser(prog=None):
@@ -53,6 +59,7 @@ def build_parser(prog=None):
     parser.add_argument(
         "--n-jobs", type=int, default=-1, help="threads for decoding images (default: -1, all)"
     )
+    add_verbosity(parser)
     return parser
 
 
@@ -66,6 +73,7 @@ def main(argv=None, prog=None):
         parser.error(f"unknown pipeline(s) {', '.join(unknown)}; see --help for the list")
     if not 0 < args.test_size < 1:
         parser.error(f"--test-size must be between 0 and 1; got {args.test_size}")
+    progress = setup_logging(args)
 
     from ..compare import compare, format_table, write_report
     from ..datasets import load_dataset, load_split, split_dataset
@@ -90,13 +98,13 @@ def main(argv=None, prog=None):
     except (ValueError, OSError) as exc:
         return fail(prog, exc)
     title = f"{name}: {len(train)} train / {len(test)} test images"
-    print(f"{title} (loaded in {time.perf_counter() - start:.1f} s)", flush=True)
+    logger.info("%s (loaded in %.1f s)", title, time.perf_counter() - start)
 
-    rows = compare(names, train, test, progress=lambda line: print(line, flush=True))
-    print()
-    print(format_table(rows))
+    rows = compare(names, train, test, progress=progress)
+    print(f"# {title}\n")
+    print(format_table(rows), flush=True)
     written = write_report(rows, args.out, train.class_names, title=title)
-    print(f"\nwrote {len(written)} files to {args.out}/")
+    logger.info("wrote %d files to %s/", len(written), args.out)
     failed = [row["pipeline"] for row in rows if str(row["note"]).startswith("failed")]
     if failed:
         return fail(prog, f"{len(failed)} pipeline(s) failed: {', '.join(failed)}")

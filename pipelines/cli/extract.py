@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .._runtime import BACKENDS
 from ..registry import EXTRACTORS, check_feature_spec
-from ._common import fail, parser_for, positive_int, size_pair
+from ._common import add_verbosity, fail, parser_for, positive_int, setup_logging, size_pair
 
 
 def build_parser(prog=None):
@@ -62,7 +62,7 @@ def build_parser(prog=None):
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a run made with other arguments in DIR"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_verbosity(parser)
     return parser
 
 
@@ -170,6 +170,7 @@ def main(argv=None, prog=None):
         parser.error("--scheduler needs --backend dask")
     if args.n_jobs == 0:
         parser.error("--n-jobs must not be 0")
+    progress = setup_logging(args)
     try:
         config = read_config(args.config) if args.config else None
         spec = parse_features(args.features, args.param, config)
@@ -190,7 +191,7 @@ def main(argv=None, prog=None):
             backend=args.backend,
             scheduler=args.scheduler,
             overwrite=args.overwrite,
-            progress=not args.quiet,
+            progress=progress,
         )
     except (OSError, ValueError, ImportError) as exc:
         return fail(prog, exc)

@@ -5,6 +5,7 @@ when it differs. probability is that of the predicted class when the model gives
 probabilities (softmax, neural network), else empty (linear SVM). A file that cannot be read
 as an image gets a line with its error and the exit code is 1; the others are still predicted.
 Model files must be skops files holding only trusted types; a pickle needs --allow-pickle.
+Over many files a progress bar on stderr counts the images; -q hides it.
 
 examples:
   visionfeatures predict digits.skops seven.png two.png > predictions.csv
@@ -13,7 +14,9 @@ examples:
 import csv
 import sys
 
-from ._common import fail, parser_for
+from ._common import add_verbosity, fail, parser_for, setup_logging
+
+_CHUNK = 256  # files decoded and predicted at a time: the progress bar moves per chunk
 
 
 def build_parser(prog=None):
@@ -32,6 +35,7 @@ def build_parser(prog=None):
         action="store_true",
         help="read a pickle model file (runs any code in it: only files you made)",
     )
+    add_verbosity(parser)
     return parser
 
 
@@ -39,6 +43,9 @@ def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     prog = parser.prog
+    progress = setup_logging(args)
+
+    from tqdm.auto import tqdm
 
     from ..model_files import load_model, predict_files
 
@@ -46,7 +53,16 @@ def main(argv=None, prog=None):
         content = load_model(args.model, trusted=args.trust, allow_pickle=args.allow_pickle)
     except (OSError, ValueError) as exc:
         return fail(prog, exc)
-    rows = predict_files(content, args.images)
+    rows = []
+    # a model file without the training images' shape predicts the images of the first one's
+    # shape: that rule is for the whole list, so such a file gets one chunk
+    chunk_size = _CHUNK if content.get("input_shape") is not None else len(args.images)
+    bar = tqdm(total=len(args.images), desc="predict", unit="image", disable=not progress)
+    with bar:
+        for start in range(0, len(args.images), chunk_size):
+            chunk = args.images[start : start + chunk_size]
+            rows += predict_files(content, chunk)
+            bar.update(len(chunk))
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["path", "class", "probability", "error"])
     for row in rows:

@@ -1,7 +1,9 @@
 """Search the parameters of a named pipeline by cross-validation, with cached features.
 
 Writes cv_results.csv, best_params.json, heatmap.png (two-parameter grids) and the refitted
-best pipeline (best_model.skops) to --out, and prints the seconds each candidate cost.
+best pipeline (best_model.skops) to --out (created if needed), and prints the score and the
+seconds of each candidate. A progress bar on stderr counts the candidates and shows the best
+score so far; -q hides it.
 
 examples:
   visionfeatures search --pipeline hog-svm --dataset digits \\
@@ -10,7 +12,15 @@ examples:
       --grid grid.yaml --n-iter 20 --backend dask --scheduler tcp://10.0.0.5:8786 --out s
 """
 
-from ._common import check_pipeline, fail, parser_for, positive_int, size_pair
+from ._common import (
+    add_verbosity,
+    check_pipeline,
+    fail,
+    parser_for,
+    positive_int,
+    setup_logging,
+    size_pair,
+)
 
 
 def build_parser(prog=None):
@@ -42,6 +52,7 @@ def build_parser(prog=None):
     )
     parser.add_argument("--random-state", type=int, default=0, help="seed of the folds")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_verbosity(parser)
     return parser
 
 
@@ -52,6 +63,7 @@ def main(argv=None, prog=None):
     check_pipeline(parser, args.pipeline)
     if args.scheduler and args.backend != "dask":
         parser.error("--scheduler needs --backend dask")
+    progress = setup_logging(args)
 
     from ..datasets import load_labelled
     from ..model_files import save_model
@@ -60,6 +72,7 @@ def main(argv=None, prog=None):
         candidate_seconds,
         clear_memory_cache,
         features_seconds,
+        format_params,
         parse_grid,
         search,
         write_search_report,
@@ -86,6 +99,7 @@ def main(argv=None, prog=None):
             cache=not args.no_cache,
             cache_dir=args.cache_dir,
             random_state=args.random_state,
+            progress=progress,
         )
     except (OSError, ValueError, ImportError) as exc:
         return fail(prog, exc)
@@ -100,7 +114,7 @@ def main(argv=None, prog=None):
     for params, cost, score in zip(
         result.cv_results["params"], seconds, result.cv_results["mean_test_score"], strict=True
     ):
-        print(f"{cost:8.3f} s  score {score:.4f}  {params}")
+        print(f"{cost:8.3f} s  {result.scoring} {score:.4f}  {format_params(params)}")
     if len(seconds) > 1:
         later = seconds[1:]
         print(
@@ -115,6 +129,9 @@ def main(argv=None, prog=None):
             f"features step: first candidate {steps[0]:.3f} s; later ones {steps[1:].mean():.4f} s"
             f" on average ({100 * steps[1:].max() / steps[0]:.1f}% of the first at most)"
         )
-    print(f"best {result.best_params} score {result.best_score:.4f} in {result.seconds:.1f} s")
+    print(
+        f"best {format_params(result.best_params)}: {result.scoring} {result.best_score:.4f} "
+        f"in {result.seconds:.1f} s"
+    )
     print(f"wrote {len(written) + 1} files to {args.out}/ ({model_path.name}, ...)")
     return 0

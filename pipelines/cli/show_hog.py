@@ -5,19 +5,24 @@ examples:
   visionfeatures show-hog photo.jpg --out hog.png --pixels-per-cell 16 16 --orientations 12
 """
 
-from ._common import fail, parser_for
+from pathlib import Path
+
+from ._common import add_verbosity, fail, out_folder, parser_for, setup_logging
 
 
 def build_parser(prog=None):
     parser = parser_for(__doc__, prog)
     parser.add_argument("image", help="an image file (png, jpg, bmp, tif, webp)")
-    parser.add_argument("--out", required=True, help="PNG file to write")
+    parser.add_argument(
+        "--out", required=True, help="PNG file to write (its folder is created if needed)"
+    )
     parser.add_argument("--orientations", type=int, default=9)
     parser.add_argument(
         "--pixels-per-cell", type=int, nargs=2, default=(8, 8), metavar=("ROWS", "COLS")
     )
     parser.add_argument("--transform-sqrt", action="store_true")
     parser.add_argument("--grey", action="store_true", help="use the grey image (else colour)")
+    add_verbosity(parser)
     return parser
 
 
@@ -25,6 +30,7 @@ def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     prog = parser.prog
+    setup_logging(args)
 
     import numpy as np
     from matplotlib.figure import Figure
@@ -58,6 +64,7 @@ def main(argv=None, prog=None):
     for axis in (left, right):
         axis.set_axis_off()
     try:
+        out_folder(Path(args.out).parent)
         figure.savefig(args.out, dpi=120)
     except OSError as error:
         return fail(prog, f"cannot write {args.out!r}: {error}")

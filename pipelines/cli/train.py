@@ -1,13 +1,25 @@
 """Fit a named pipeline on labelled images and save it, with its class names, as a model file.
 
+A progress bar on stderr follows the steps (load, fit, save) and the epochs of the neural
+networks; -q hides it. The folder of --out is created if needed.
+
 examples:
   visionfeatures train --pipeline pixels-softmax --dataset digits --out digits.skops
   visionfeatures train --pipeline hog-svm --data ~/photos --size 64,64 --out photos.skops
 """
 
 import time
+from pathlib import Path
 
-from ._common import check_pipeline, fail, parser_for, size_pair
+from ._common import (
+    add_verbosity,
+    check_pipeline,
+    fail,
+    out_folder,
+    parser_for,
+    setup_logging,
+    size_pair,
+)
 
 FORMATS = ("skops", "pickle")
 
@@ -26,6 +38,7 @@ def build_parser(prog=None):
         default="skops",
         help="skops (default; safe to share) or pickle (only for your own use)",
     )
+    add_verbosity(parser)
     return parser
 
 
@@ -33,23 +46,39 @@ def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     check_pipeline(parser, args.pipeline)
+    progress = setup_logging(args)
 
+    from tqdm.auto import tqdm
+
+    from ..compare import epoch_progress
     from ..datasets import load_labelled
     from ..model_files import save_model
     from ..registry import make_for
 
+    bar = tqdm(total=3, desc=f"train {args.pipeline}", unit="step", disable=not progress)
     try:
-        data = load_labelled(args.dataset, args.data, size=args.size)
-        start = time.perf_counter()
-        model = make_for(args.pipeline, data.images).fit(data.images, data.labels)
-        seconds = time.perf_counter() - start
-        path = save_model(
-            model,
-            args.out,
-            class_names=data.class_names,
-            input_shape=data.images.shape[1:],
-            format=args.format,
-        )
+        with bar:
+            bar.set_postfix_str("load")
+            data = load_labelled(args.dataset, args.data, size=args.size)
+            bar.update()
+            bar.set_postfix_str(f"fit on {len(data)} images")
+            start = time.perf_counter()
+            model = make_for(args.pipeline, data.images)
+            with epoch_progress(model, enabled=progress):
+                model.fit(data.images, data.labels)
+            seconds = time.perf_counter() - start
+            bar.update()
+            bar.set_postfix_str("save")
+            out_folder(Path(args.out).parent)
+            path = save_model(
+                model,
+                args.out,
+                class_names=data.class_names,
+                input_shape=data.images.shape[1:],
+                format=args.format,
+            )
+            bar.update()
+            bar.set_postfix_str("")
     except (OSError, ValueError) as exc:
         return fail(parser.prog, exc)
     print(
