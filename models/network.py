@@ -148,8 +148,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified when every class has
         room on both sides), score it after each epoch, stop when it has not improved for
-        ``n_iter_no_change`` epochs and keep the best parameters; a fit that ends this way
-        warns ``EarlyStoppingWarning``. Ignored by lbfgs.
+        ``n_iter_no_change`` epochs and keep the best parameters (of the last epoch with the
+        best score, on ties); a fit that ends this way warns ``EarlyStoppingWarning``. Ignored
+        by lbfgs.
     validation_fraction : float, default=0.1
         Share of the training data held out by ``early_stopping``.
     n_iter_no_change : int, default=10
@@ -350,8 +351,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if self.early_stopping:
             self._set_params(self._best_params)
             del self._best_params
-            if converged:
-                best_epoch = int(np.argmax(self.validation_scores_)) + 1
+            if converged and self.n_epochs_ < self.max_epochs:
+                scores = self.validation_scores_  # the last epoch with the best score
+                best_epoch = len(scores) - int(np.argmax(scores[::-1]))
                 warnings.warn(
                     f"NeuralNetClassifier stopped early after {self.n_epochs_} of "
                     f"max_epochs={self.max_epochs} epochs: the validation accuracy did not "
@@ -652,7 +654,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 self.validation_scores_.append(score)
                 best = self.best_validation_score_
                 improved = best is None or score >= best + self.tol
-                if best is None or score > best:
+                if best is None or score >= best:  # on ties, the more trained parameters
                     self.best_validation_score_ = score
                     self._best_params = [p.copy() for p in params]
                 bar.set_postfix(loss=f"{self.loss_curve_[-1]:.4g}", val=f"{score:.4f}")

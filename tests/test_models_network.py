@@ -212,8 +212,10 @@ def test_early_stopping_keeps_the_best_parameters(blobs):
         clf = NeuralNetClassifier(max_epochs=100, **kw).fit(X, y)
     assert len(clf.validation_scores_) == clf.n_epochs_ == len(clf.loss_curve_)
     assert clf.best_validation_score_ == max(clf.validation_scores_)
-    best_epoch = int(np.argmax(clf.validation_scores_)) + 1
-    assert clf.n_epochs_ == best_epoch + 5  # stopped 5 epochs after the best
+    scores = clf.validation_scores_
+    first_best = int(np.argmax(scores)) + 1
+    best_epoch = len(scores) - int(np.argmax(scores[::-1]))  # ties: the later epoch is kept
+    assert clf.n_epochs_ == first_best + 5  # stopped 5 epochs after the best score came
     assert str(caught[0].message) == (
         f"NeuralNetClassifier stopped early after {clf.n_epochs_} of max_epochs=100 epochs: "
         "the validation accuracy did not improve by tol=0.0001 for n_iter_no_change=5 epochs; "
