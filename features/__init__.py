@@ -1,6 +1,7 @@
 """Image feature extractors as scikit-learn transformers."""
 
 from ._base import BaseImageTransformer
+from ._validation import resize_images
 from .bovw import BagOfVisualWords
 from .color import ColorHistogram
 from .hog import HOG, hog_cell_histograms, hog_features, hog_image
@@ -15,4 +16,5 @@ __all__ = [
     "hog_cell_histograms",
     "hog_features",
     "hog_image",
+    "resize_images",
 ]

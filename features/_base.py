@@ -44,7 +44,7 @@ class BaseImageTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
 
     # -- hooks -------------------------------------------------------------------------------
     def _channel_mode(self):
-        """ "any" keeps grey and colour, "gray" converts colour to grey, "rgb" requires colour."""
+        """ "any" keeps grey and colour, "grey" converts colour to grey, "rgb" requires colour."""
         return "any"
 
     def _min_image_shape(self):

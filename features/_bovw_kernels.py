@@ -1,7 +1,8 @@
 """Numba kernels of the bag of visual words: patch extraction and fused encode + pool.
 
-Each kernel has a readable NumPy counterpart in :mod:`features.bovw` (``extract_patches``,
-``normalize_patches``, ``encode_reference``, ``pool_reference``); the tests compare them.
+Each kernel has a readable NumPy counterpart (``features.bovw.extract_patches`` and
+``normalize_patches``; ``encode_reference`` and ``pool_reference`` in ``tests/_oracles.py``); the
+tests compare them.
 
 The encoders receive ``dots``, the product ``-2 X C^T`` of a block of descriptors ``X`` (one row
 per descriptor, the descriptors of one image consecutive, ``n_positions`` of them per image)

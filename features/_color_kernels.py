@@ -3,8 +3,8 @@
 The kernel reads each pixel once, looks up the bin of each channel in a per-channel table that
 already holds the bin's position in the cell's histogram, adds the offset of the pixel's cell,
 and increments that count of the image; then it writes the image's counts, optionally divided
-by each cell's norm. :func:`features.color.color_histogram_reference` computes the same numbers
-with NumPy (the same tables, one ``np.bincount``, the same float32 division).
+by each cell's norm. ``color_histogram_reference`` in ``tests/_oracles.py`` computes the same
+numbers with NumPy (the same tables, one ``np.bincount``, the same float32 division).
 """
 
 import numba

@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.base import _fit_context  # noqa: F401  (re-exported for the extractors)
 from sklearn.utils._param_validation import (  # noqa: F401  (re-exported)
     HasMethods,
+    Hidden,
     Interval,
     Options,
     StrOptions,
@@ -166,29 +167,63 @@ def _stack_list(images, *, owner, size):
                 f"{owner} got a list of images with different channel counts; "
                 "convert them to one colour layout first."
             )
-        arrays = [a if a.shape[:2] == tuple(size) else _resize(a[None], size)[0] for a in arrays]
+        arrays = [
+            a if a.shape[:2] == tuple(size) else resize_images(a[None], size)[0] for a in arrays
+        ]
     return np.stack(arrays)
 
 
-def _resize(batch, size):
-    """Resize a batch (n, rows, cols[, ch]) to ``size`` with OpenCV, many images per call.
+def interpolation(shape, size):
+    """The library's one resize rule: OpenCV's flag for images of ``shape`` resized to ``size``.
+
+    INTER_AREA when shrinking (neither rows nor cols grow), as OpenCV recommends for
+    decimation; INTER_LINEAR otherwise.
+
+    Examples
+    --------
+    >>> import cv2
+    >>> interpolation((64, 64), (32, 32)) == cv2.INTER_AREA
+    True
+    """
+    shrinking = size[0] <= shape[0] and size[1] <= shape[1]
+    return cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+
+
+def resize_images(batch, size):
+    """Resize a batch ``(n, rows, cols[, ch])`` to ``size`` with OpenCV, many images per call.
 
     The images are laid side by side as the channels of one image (OpenCV resizes each channel
     alone), so a call handles four planes: four grey images or one colour image and a plane of
-    the next. INTER_AREA when shrinking, INTER_LINEAR
-    otherwise, as OpenCV recommends.
+    the next. The interpolation follows :func:`interpolation`.
+
+    Parameters
+    ----------
+    batch : ndarray of shape (n, rows, cols) or (n, rows, cols, channels)
+        uint8, uint16, float16, float32 or float64 images.
+    size : tuple of (int, int)
+        (rows, cols) wanted.
+
+    Returns
+    -------
+    resized : ndarray of shape (n, size[0], size[1][, channels]), of the input's dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from features import resize_images
+    >>> resize_images(np.zeros((2, 8, 8, 3), np.uint8), (4, 6)).shape
+    (2, 4, 6, 3)
     """
     n, rows, cols = batch.shape[:3]
     out_rows, out_cols = size
-    shrinking = out_rows <= rows and out_cols <= cols
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    flag = interpolation((rows, cols), size)
     tail = batch.shape[3:]
     work = batch if batch.dtype != np.float16 else batch.astype(np.float32)
     planes = np.moveaxis(work.reshape(n, rows, cols, -1), 0, 2).reshape(rows, cols, -1)
     out = np.empty((out_rows, out_cols, planes.shape[2]), dtype=work.dtype)
     for start in range(0, planes.shape[2], _CV_MAX_CHANNELS):
         part = np.ascontiguousarray(planes[:, :, start : start + _CV_MAX_CHANNELS])
-        resized = cv2.resize(part, (out_cols, out_rows), interpolation=interpolation)
+        resized = cv2.resize(part, (out_cols, out_rows), interpolation=flag)
         out[:, :, start : start + part.shape[2]] = resized.reshape(out_rows, out_cols, -1)
     out = np.moveaxis(out.reshape(out_rows, out_cols, n, -1), 2, 0)
     return np.ascontiguousarray(out.reshape((n, out_rows, out_cols) + tail)).astype(batch.dtype)
@@ -206,7 +241,7 @@ def output_image_shape(batch_shape, *, owner, size=None, channels="any"):
             f"{owner} needs colour images with 3 channels (RGB); got grey images of shape "
             f"{_shape_text(batch_shape[1:])}."
         )
-    if channels == "gray" or depth == 1:
+    if channels == "grey" or depth == 1:
         return (rows, cols)
     return (rows, cols, 3)
 
@@ -222,8 +257,8 @@ def prepare_chunk(chunk, *, owner, size=None, channels="any", dtype="native"):
         The name used in error messages.
     size : tuple of (int, int) or None
         Resize to (rows, cols) with OpenCV (INTER_AREA when shrinking, else INTER_LINEAR).
-    channels : {"any", "gray", "rgb"}
-        "gray" converts RGB to grey with OpenCV (ITU-R BT.601 weights); "any" and "rgb" keep
+    channels : {"any", "grey", "rgb"}
+        "grey" converts RGB to grey with OpenCV (ITU-R BT.601 weights); "any" and "rgb" keep
         what came ("rgb" is enforced by :func:`output_image_shape`).
     dtype : {"native", "uint8", "float32"}
         Applied before resizing and grey conversion. "native" keeps uint8, uint16, float32 and
@@ -261,13 +296,13 @@ def prepare_chunk(chunk, *, owner, size=None, channels="any", dtype="native"):
     # Convert first, so that uint8 and float input take the same arithmetic below.
     chunk = _convert_dtype(chunk, dtype)
     if size is not None and tuple(size) != chunk.shape[1:3]:
-        chunk = _resize(chunk, size)
-    if channels == "gray" and chunk.ndim == 4:
-        chunk = _rgb_to_gray(chunk)
+        chunk = resize_images(chunk, size)
+    if channels == "grey" and chunk.ndim == 4:
+        chunk = _rgb_to_grey(chunk)
     return chunk
 
 
-def _rgb_to_gray(chunk):
+def _rgb_to_grey(chunk):
     """OpenCV's RGB to grey conversion of a whole chunk in one call (images stacked as rows)."""
     m, rows, cols, _ = chunk.shape
     tall = np.ascontiguousarray(chunk).reshape(m * rows, cols, 3)

@@ -199,62 +199,6 @@ def squared_distances(x, codebook):
     return np.maximum(d2, 0.0)
 
 
-def encode_reference(x, codebook, encoding, sigma=None):
-    """The code of every descriptor (NumPy reference of the fused kernels).
-
-    Parameters
-    ----------
-    x : ndarray of shape (n, d)
-        Descriptors (after normalisation and whitening).
-    codebook : ndarray of shape (k, d)
-    encoding : {"hard", "soft", "triangle", "vlad"}
-    sigma : float
-        Bandwidth of the soft encoding.
-
-    Returns
-    -------
-    codes : ndarray of shape (n, k), or (n, k, d) for "vlad"
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> words = np.array([[0.0, 0.0], [3.0, 4.0]])
-    >>> encode_reference(np.array([[0.0, 0.0]]), words, "triangle").tolist()
-    [[2.5, 0.0]]
-    """
-    d2 = squared_distances(x, codebook)
-    if encoding == "triangle":
-        z = np.sqrt(d2)
-        return np.maximum(z.mean(axis=1, keepdims=True) - z, 0.0)
-    if encoding == "soft":
-        w = np.exp(-(d2 - d2.min(axis=1, keepdims=True)) / (2.0 * sigma**2))
-        return w / w.sum(axis=1, keepdims=True)
-    nearest = d2.argmin(axis=1)
-    if encoding == "hard":
-        return np.eye(len(codebook), dtype=x.dtype)[nearest]
-    codes = np.zeros((len(x), *codebook.shape), dtype=x.dtype)
-    codes[np.arange(len(x)), nearest] = x - codebook[nearest]
-    return codes
-
-
-def pool_reference(codes, grids):
-    """Sum the codes of a (m, grid_rows, grid_cols, ...) array over the cells of each grid.
-
-    Returns (m, n_features): for each grid side ``g`` in ``grids``, the ``g x g`` cell sums
-    (row-major), each cell holding the code's values in order. NumPy reference of the pooling.
-    """
-    m, grid_rows, grid_cols = codes.shape[:3]
-    flat = codes.reshape(m, grid_rows * grid_cols, -1)
-    parts = []
-    for side in grids:
-        cells = pooling_cells((grid_rows, grid_cols), side)
-        pooled = np.zeros((m, side * side, flat.shape[2]), dtype=np.float64)
-        for cell in range(side * side):
-            pooled[:, cell] = flat[:, cells == cell].sum(axis=1)
-        parts.append(pooled.reshape(m, -1))
-    return np.concatenate(parts, axis=1)
-
-
 def encode_pool(x, codebook, encoding, cell_of_position, n_cells, *, sigma=None, out=None):
     """Encode descriptors and add the codes into pooling cells, fused (numba, float32).
 
@@ -516,7 +460,7 @@ class BagOfVisualWords(BaseImageTransformer):
 
     # -- hooks ---------------------------------------------------------------------------
     def _channel_mode(self):
-        return "gray" if self.descriptor == "sift" else "any"
+        return "grey" if self.descriptor == "sift" else "any"
 
     def _min_image_shape(self):
         return (self.patch_size, self.patch_size), f"patch_size={self.patch_size}"

@@ -1,5 +1,6 @@
 """Colour histograms in several colour spaces, joint or per channel, over a grid of cells."""
 
+import warnings
 from functools import lru_cache
 from itertools import product
 from numbers import Integral
@@ -32,8 +33,9 @@ COLOR_SPACES = {
         "channels": ("Y", "Cr", "Cb"),
         "ranges": ((0, 256),) * 3,
     },
-    "gray": {"code": cv2.COLOR_RGB2GRAY, "channels": ("gray",), "ranges": ((0, 256),)},
+    "grey": {"code": cv2.COLOR_RGB2GRAY, "channels": ("grey",), "ranges": ((0, 256),)},
 }
+_DEPRECATED_SPACES = {"gray": "grey"}  # old spelling: a FutureWarning, removed next release
 
 
 def convert_color(images, color_space):
@@ -44,14 +46,14 @@ def convert_color(images, color_space):
 
     Parameters
     ----------
-    images : uint8 ndarray of shape (m, rows, cols, 3), or (m, rows, cols) for "gray"
-        RGB images (grey images only with ``color_space="gray"``, returned as they are).
-    color_space : {"rgb", "hsv", "lab", "ycrcb", "gray"}
+    images : uint8 ndarray of shape (m, rows, cols, 3), or (m, rows, cols) for "grey"
+        RGB images (grey images only with ``color_space="grey"``, returned as they are).
+    color_space : {"rgb", "hsv", "lab", "ycrcb", "grey"}
         See :data:`COLOR_SPACES` and :class:`ColorHistogram` for the value ranges.
 
     Returns
     -------
-    converted : uint8 ndarray of shape (m, rows, cols, 3), or (m, rows, cols) for "gray"
+    converted : uint8 ndarray of shape (m, rows, cols, 3), or (m, rows, cols) for "grey"
 
     Examples
     --------
@@ -191,24 +193,6 @@ def _check_normalize(normalize):
     return _NORMS[normalize]
 
 
-def _normalize(counts, n_cells, normalize):
-    """Divide each cell's counts (all its bins) by their l1 or l2 norm, as the kernel does.
-
-    The norm is computed exactly in float64 (counts are integers), rounded to float32, and the
-    division is done in float32, so that both implementations give the same bits.
-    """
-    if normalize is None:
-        return counts.astype(np.float32)
-    cells = counts.reshape(len(counts), n_cells, -1).astype(np.float64)
-    if normalize == "l1":
-        norms = cells.sum(axis=2, keepdims=True)
-    else:
-        norms = np.sqrt((cells * cells).sum(axis=2, keepdims=True))
-    # every cell has at least one pixel, so no norm is zero
-    scaled = cells.astype(np.float32) / norms.astype(np.float32)
-    return scaled.reshape(counts.shape)
-
-
 def color_histogram(images, *, bins, ranges, mode="joint", grid=(1, 1), normalize=None):
     """Histograms of a chunk of already converted uint8 images, per cell (fast numba kernel).
 
@@ -257,37 +241,6 @@ def color_histogram(images, *, bins, ranges, mode="joint", grid=(1, 1), normaliz
     return features
 
 
-def color_histogram_reference(images, *, bins, ranges, mode="joint", grid=(1, 1), normalize=None):
-    """Readable NumPy version of :func:`color_histogram`: same parameters, same result.
-
-    Each pixel's feature index is ``image * n_features + cell offset + bin position`` (summed
-    over channels when joint, one per channel when marginal); one ``np.bincount`` counts them.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> images = np.array([[[[0, 0, 0], [255, 255, 255]]]], dtype=np.uint8)
-    >>> color_histogram_reference(images, bins=2, ranges=[(0, 256)] * 3, mode="marginal")
-    array([[1., 1., 1., 1., 1., 1.]], dtype=float32)
-    """
-    _check_normalize(normalize)
-    pixels, tables, cells, per_cell = _histogram_layout(images, bins, ranges, mode, grid)
-    m, _, _, channels = pixels.shape
-    n_cells = grid[0] * grid[1]
-    n_features = n_cells * per_cell
-    # 1. bin position of every pixel and channel, via the lookup tables
-    positions = np.stack([tables[c][pixels[..., c]] for c in range(channels)], axis=-1)
-    if mode == "joint":
-        positions = positions.sum(axis=-1, keepdims=True)
-    # 2. plus the offsets of the pixel's cell and image
-    image_offsets = (np.arange(m) * n_features)[:, None, None, None]
-    index = positions + cells[None, :, :, None] + image_offsets
-    # 3. one count for the whole chunk
-    counts = np.bincount(index.ravel(), minlength=m * n_features).reshape(m, n_features)
-    # 4. per-cell normalisation
-    return _normalize(counts, n_cells, normalize)
-
-
 class ColorHistogram(BaseImageTransformer):
     """Colour histogram features, joint or per channel, over a grid of image cells.
 
@@ -313,20 +266,20 @@ class ColorHistogram(BaseImageTransformer):
     "lab"       L (L * 255 / 100): 0-255; a, b (+ 128):      [0, 256), [42, 227), [20, 224)
                 from sRGB, a takes 42-226 and b 20-223
     "ycrcb"     Y, Cr, Cb: 0-255 (Cr, Cb centred on 128)     [0, 256) each
-    "gray"      grey level (BT.601 weights): 0-255           [0, 256)
+    "grey"      grey level (BT.601 weights): 0-255           [0, 256)
     =========== ============================================ ==============================
 
     Parameters
     ----------
     bins : int or tuple of int, default=8
-        Bins per channel; a tuple gives one count per channel (3, or 1 for "gray").
-    color_space : {"rgb", "hsv", "lab", "ycrcb", "gray"}, default="hsv"
-        Colour space of the histogram. All but "gray" need RGB input; "gray" converts colour
+        Bins per channel; a tuple gives one count per channel (3, or 1 for "grey").
+    color_space : {"rgb", "hsv", "lab", "ycrcb", "grey"}, default="hsv"
+        Colour space of the histogram. All but "grey" need RGB input; "grey" converts colour
         images to grey and also accepts grey images.
     mode : {"joint", "marginal"}, default="joint"
         "joint": one 3-D histogram per cell, ``prod(bins)`` features flattened in C order
         (the last channel's bin varies fastest). "marginal": one histogram per channel,
-        concatenated, ``sum(bins)`` features. The same for "gray".
+        concatenated, ``sum(bins)`` features. The same for "grey".
     grid : int or tuple of (int, int), default=(1, 1)
         (gy, gx) cells. Rows are split into ``gy`` bands as ``np.array_split`` would split
         them (the first ``rows % gy`` bands get one row more); columns likewise.
@@ -342,7 +295,7 @@ class ColorHistogram(BaseImageTransformer):
     Attributes
     ----------
     image_shape_ : tuple of int
-        Shape of one image after resizing (and grey conversion for "gray").
+        Shape of one image after resizing (and grey conversion for "grey").
     n_features_out_ : int
         ``gy * gx * prod(bins)`` (joint) or ``gy * gx * sum(bins)`` (marginal).
 
@@ -384,7 +337,11 @@ class ColorHistogram(BaseImageTransformer):
     _parameter_constraints: dict = {
         **BaseImageTransformer._parameter_constraints,
         "bins": [Interval(Integral, 1, None, closed="left"), tuple, list],
-        "color_space": [StrOptions(set(COLOR_SPACES))],
+        "color_space": [
+            StrOptions(
+                set(COLOR_SPACES) | set(_DEPRECATED_SPACES), deprecated=set(_DEPRECATED_SPACES)
+            )
+        ],
         "mode": [StrOptions({"joint", "marginal"})],
         "grid": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "normalize": [StrOptions({"l1", "l2"}), None],
@@ -411,11 +368,14 @@ class ColorHistogram(BaseImageTransformer):
         self.chunk_size = chunk_size
 
     # -- parameters checked by hand (tuples) ------------------------------------------------
+    def _space(self):
+        return _DEPRECATED_SPACES.get(self.color_space, self.color_space)
+
     def _grid(self):
         return check_pair(self.grid, "grid", type(self).__name__)
 
     def _bins(self):
-        channels = len(COLOR_SPACES[self.color_space]["channels"])
+        channels = len(COLOR_SPACES[self._space()]["channels"])
         bins = self.bins
         if isinstance(bins, Integral) and not isinstance(bins, bool):
             return (int(bins),) * channels
@@ -427,7 +387,7 @@ class ColorHistogram(BaseImageTransformer):
             raise ValueError(
                 f"The 'bins' parameter of ColorHistogram must be an int in the range [1, inf) "
                 f"or a tuple of {channels} such ints (one per channel of "
-                f"{self.color_space!r}). Got {bins!r} instead."
+                f"{self._space()!r}). Got {bins!r} instead."
             )
         return tuple(int(b) for b in bins)
 
@@ -437,13 +397,20 @@ class ColorHistogram(BaseImageTransformer):
 
     # -- hooks ------------------------------------------------------------------------------
     def _channel_mode(self):
-        return "gray" if self.color_space == "gray" else "rgb"
+        return "grey" if self._space() == "grey" else "rgb"
 
     def _min_image_shape(self):
         grid = self._grid()
         return grid, f"grid={grid}"
 
     def _fit_images(self, images, y):
+        if self.color_space in _DEPRECATED_SPACES:
+            warnings.warn(
+                f"ColorHistogram(color_space={self.color_space!r}) is deprecated and will be "
+                f"removed in the next release; use {self._space()!r} instead.",
+                FutureWarning,
+                stacklevel=4,
+            )
         self._bins()  # raise on a bad tuple before any work
 
     def _n_output_features(self):
@@ -452,7 +419,7 @@ class ColorHistogram(BaseImageTransformer):
 
     def _feature_names(self):
         gy, gx = self._grid()
-        names = COLOR_SPACES[self.color_space]["channels"]
+        names = COLOR_SPACES[self._space()]["channels"]
         bins = self._bins()
         if self.mode == "joint":
             combos = product(*[range(b) for b in bins])  # C order, as the features
@@ -462,11 +429,11 @@ class ColorHistogram(BaseImageTransformer):
         return [f"cell{r}_{c}_{label}" for r in range(gy) for c in range(gx) for label in labels]
 
     def _transform_batch(self, images):
-        converted = convert_color(images, self.color_space)
+        converted = convert_color(images, self._space())
         return color_histogram(
             converted,
             bins=self._bins(),
-            ranges=COLOR_SPACES[self.color_space]["ranges"],
+            ranges=COLOR_SPACES[self._space()]["ranges"],
             mode=self.mode,
             grid=self._grid(),
             normalize=self.normalize,

@@ -4,7 +4,6 @@ The public pieces:
 
 * :class:`HOG` - the scikit-learn transformer;
 * :func:`hog_features` - the pure function it calls (numba kernels, one pass per chunk);
-* :func:`hog_features_reference` - the same numbers in plain NumPy, readable, for the tests;
 * :func:`hog_cell_histograms` - the per-cell orientation histograms before block normalisation
   (stable API, used for dense HOG descriptors);
 * :func:`hog_image` - the glyph picture of scikit-image's ``hog(..., visualize=True)``.
@@ -14,7 +13,6 @@ from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from . import _hog_kernels as kernels
 from ._base import BaseImageTransformer
@@ -308,10 +306,6 @@ def hog_features(
     -------
     features : ndarray of shape (n, n_features)
 
-    See Also
-    --------
-    hog_features_reference : the same numbers in plain NumPy.
-
     Examples
     --------
     >>> import numpy as np
@@ -342,67 +336,6 @@ def hog_features(
     out = np.empty((len(images), n_features), dtype=dtype)
     kernels.normalize_blocks(hist, *cells_per_block, BLOCK_NORMS[block_norm], out)
     return out
-
-
-# -- reference ----------------------------------------------------------------------------------
-def _normalize_reference(blocks, block_norm):
-    """Normalise blocks (..., block_rows, block_cols, orientations) over their last 3 axes."""
-    axes = (-3, -2, -1)
-    if block_norm in ("L1", "L1-sqrt"):
-        out = blocks / (np.abs(blocks).sum(axis=axes, keepdims=True) + _EPS)
-        return np.sqrt(out) if block_norm == "L1-sqrt" else out
-    out = blocks / np.sqrt((blocks**2).sum(axis=axes, keepdims=True) + _EPS**2)
-    if block_norm == "L2-Hys":
-        out = np.minimum(out, 0.2)
-        out = out / np.sqrt((out**2).sum(axis=axes, keepdims=True) + _EPS**2)
-    return out
-
-
-def hog_features_reference(
-    images,
-    *,
-    orientations=9,
-    pixels_per_cell=(8, 8),
-    cells_per_block=(3, 3),
-    block_norm="L2-Hys",
-    transform_sqrt=False,
-):
-    """Plain-NumPy HOG of a batch: the readable reference of :func:`hog_features`.
-
-    Same parameters and steps as :func:`hog_features`; float64 output. Memory grows with
-    ``n * rows * cols * orientations``, so use it on small batches (tests, checks).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> images = np.random.default_rng(0).random((3, 24, 24))
-    >>> fast = hog_features(images, dtype=np.float64)
-    >>> bool(np.allclose(fast, hog_features_reference(images)))
-    True
-    """
-    images, orientations, (cell_rows, cell_cols), (block_rows, block_cols) = _check_block_params(
-        images,
-        orientations,
-        pixels_per_cell,
-        cells_per_block,
-        block_norm,
-        "hog_features_reference",
-    )
-    n = len(images)
-    # Steps 1-2: square root, gradients, dominant channel; magnitude and orientation.
-    magnitude, orientation = _magnitude_orientation(images, transform_sqrt)
-    # Step 3: vote each pixel's magnitude into its bin, average over each cell.
-    bins = _orientation_bins(orientation, orientations)
-    votes = magnitude[..., None] * (bins[..., None] == np.arange(orientations))
-    n_cell_rows, n_cell_cols = _n_cells(images.shape[1:3], (cell_rows, cell_cols))
-    votes = votes[:, : n_cell_rows * cell_rows, : n_cell_cols * cell_cols]
-    votes = votes.reshape(n, n_cell_rows, cell_rows, n_cell_cols, cell_cols, orientations)
-    hist = votes.sum(axis=(2, 4)) / (cell_rows * cell_cols)
-    # Step 4: blocks of cells at a stride of one cell, each normalised on its own.
-    blocks = sliding_window_view(hist, (block_rows, block_cols), axis=(1, 2))
-    blocks = blocks.transpose(0, 1, 2, 4, 5, 3)  # (n, block row, block col, row, col, bin)
-    # Step 5: flatten in (block row, block col, cell row, cell col, bin) order.
-    return _normalize_reference(blocks, block_norm).reshape(n, -1)
 
 
 # -- visualisation ------------------------------------------------------------------------------

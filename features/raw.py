@@ -1,8 +1,11 @@
 """Raw pixels as features: the baseline every other extractor is compared with."""
 
+import warnings
+
 import numpy as np
 
 from ._base import BaseImageTransformer
+from ._validation import Hidden, StrOptions
 
 
 class RawPixels(BaseImageTransformer):
@@ -19,8 +22,10 @@ class RawPixels(BaseImageTransformer):
     ----------
     size : tuple of (int, int) or None, default=None
         Resize every image to (rows, cols) first. Needed for lists of images of mixed shapes.
-    grayscale : bool, default=False
+    grey : bool, default=False
         Convert colour images to grey.
+    grayscale : bool
+        Deprecated spelling of ``grey`` (a FutureWarning at fit); removed in the next release.
     chunk_size : int or None, default=None
         Images per chunk; None chooses about 2**20 pixel values per chunk.
 
@@ -36,23 +41,37 @@ class RawPixels(BaseImageTransformer):
     >>> import numpy as np
     >>> from features import RawPixels
     >>> images = np.zeros((5, 8, 8, 3), dtype=np.uint8)
-    >>> RawPixels(grayscale=True).fit_transform(images).shape
+    >>> RawPixels(grey=True).fit_transform(images).shape
     (5, 64)
     """
 
     _parameter_constraints: dict = {
         **BaseImageTransformer._parameter_constraints,
-        "grayscale": ["boolean"],
+        "grey": ["boolean"],
+        "grayscale": ["boolean", Hidden(StrOptions({"deprecated"}))],
     }
     _input_dtype = "float32"
 
-    def __init__(self, *, size=None, grayscale=False, chunk_size=None):
+    def __init__(self, *, size=None, grey=False, grayscale="deprecated", chunk_size=None):
         self.size = size
+        self.grey = grey
         self.grayscale = grayscale
         self.chunk_size = chunk_size
 
+    def _grey(self):
+        return self.grey if self.grayscale == "deprecated" else self.grayscale
+
+    def _fit_images(self, images, y):
+        if self.grayscale != "deprecated":
+            warnings.warn(
+                "RawPixels(grayscale=...) is deprecated and will be removed in the next "
+                "release; use grey=... instead.",
+                FutureWarning,
+                stacklevel=4,
+            )
+
     def _channel_mode(self):
-        return "gray" if self.grayscale else "any"
+        return "grey" if self._grey() else "any"
 
     def _n_output_features(self):
         return int(np.prod(self.image_shape_))

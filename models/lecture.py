@@ -24,7 +24,7 @@ Examples
 >>> import numpy as np
 >>> from models.lecture import SURFACES, trajectory
 >>> path = trajectory("newton", "quadratic", steps=1)
->>> np.abs(path[1] - SURFACES["quadratic"].minimum).max() < 1e-12
+>>> bool(np.abs(path[1] - SURFACES["quadratic"].minimum).max() < 1e-12)
 True
 """
 

@@ -14,9 +14,10 @@ The job runs in three phases, each of which leaves DIR in a state a restart can 
    ``chunks/chunk-<k>.npz`` (the rows, the indices of the files they came from and the
    failures with their reasons) atomically in the same way. A chunk is done exactly when its
    file exists; a restart runs only the chunks that have none.
-3. **Assembly.** A file that fails to decode has no row, so the final row of a chunk is known
-   only once every chunk before it is done. The parent process copies each chunk into
-   ``.features.npy.tmp`` as soon as the chunks before it are done (while the workers go on),
+3. **Assembly** (:mod:`pipelines._assembly`). A file that fails to decode has no row, so the
+   final row of a chunk is known only once every chunk before it is done. The parent process
+   copies each chunk into ``.features.npy.tmp`` as soon as the chunks before it are done
+   (while the workers go on),
    through a memory map of just that chunk's rows, so memory stays bounded by one chunk; the
    ``.npy`` header is written once the row count is known. Then the file is renamed to
    ``features.npy`` and ``labels.npy``, ``class_names.txt``, ``paths.txt`` and, last,
@@ -30,272 +31,26 @@ on the same files. Different arguments into a DIR that holds a run are refused u
 ``overwrite=True``.
 """
 
-import hashlib
-import importlib
 import json
 import os
-import platform
 import shutil
-import sys
-import threading
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-import cv2
-import joblib
 import numpy as np
-from joblib import Parallel, delayed, parallel_config
-from sklearn.pipeline import FeatureUnion
+from joblib import Parallel, delayed
 
-from .datasets import decode_image, decode_images, list_image_files
+from ._assembly import CHUNKS, FORMAT, Assembler, chunk_path, n_features_of
+from ._runtime import atomic_target, jsonable, parallel_backend, write_atomic
+from .datasets import DecodeError, decode_image, decode_images, list_image_files
 from .model_files import load_model, save_model
+from .registry import build_extractor, check_feature_spec, learns_from_images
 
-# Feature names of the command line -> (module of the ``features`` package, class, whether
-# fitting learns from the images: those are fitted on a sample, the others on one image).
-FEATURES = {
-    "pixels": ("raw", "RawPixels", False),
-    "hog": ("hog", "HOG", False),
-    "color": ("color", "ColorHistogram", False),
-    "bovw": ("bovw", "BagOfVisualWords", True),
-}
-BACKENDS = ("loky", "threading", "dask")
-HOLD_VARIABLE = "VISIONFEATURES_BATCH_HOLD"
-
-_FORMAT = "visionfeatures-batch/1"
 _RUN = "run.json"
 _EXTRACTOR = "extractor.skops"
-_CHUNKS = "chunks"
 _OUTPUTS = ("features.npy", "labels.npy", "class_names.txt", "paths.txt", "manifest.json")
-_OWN_NAMES = {_RUN, _EXTRACTOR, _CHUNKS, ".hold", *_OUTPUTS}
-
-
-# -- feature specification --------------------------------------------------------------------
-def feature_class(name):
-    """The extractor class behind a feature name of the command line.
-
-    Parameters
-    ----------
-    name : str
-        One of :data:`FEATURES` ("pixels", "hog", "color", "bovw").
-
-    Returns
-    -------
-    cls : type
-        The class, found in the ``features`` package.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name, or one whose extractor is not in this installation; the message
-        lists the names that are available.
-
-    Examples
-    --------
-    >>> from pipelines.batch import feature_class
-    >>> feature_class("pixels").__name__
-    'RawPixels'
-    """
-    cls = _find_feature_class(name) if name in FEATURES else None
-    if cls is None:
-        raise ValueError(f"Unknown feature {name!r}; available: {', '.join(available_features())}.")
-    return cls
-
-
-def available_features():
-    """The feature names whose extractor exists in the ``features`` package.
-
-    Examples
-    --------
-    >>> from pipelines.batch import available_features
-    >>> "pixels" in available_features()
-    True
-    """
-    return [name for name in FEATURES if _find_feature_class(name) is not None]
-
-
-def _find_feature_class(name):
-    module_name, class_name, _ = FEATURES[name]
-    package = importlib.import_module("features")
-    cls = getattr(package, class_name, None)
-    if cls is None:
-        try:
-            cls = getattr(importlib.import_module(f"features.{module_name}"), class_name, None)
-        except ImportError:
-            return None
-    return cls
-
-
-def parse_value(text):
-    """Parse the value of a ``--param name.key=value`` option.
-
-    JSON first (numbers, ``true``, ``null``, lists), then ``none``; a comma-separated list
-    becomes a tuple of parsed values; anything else stays a string.
-
-    Examples
-    --------
-    >>> from pipelines.batch import parse_value
-    >>> parse_value("4,4"), parse_value("1e-3"), parse_value("true"), parse_value("hsv")
-    ((4, 4), 0.001, True, 'hsv')
-    """
-    text = text.strip()
-    if "," in text and not text.startswith(("[", "{", '"')):
-        return tuple(parse_value(part) for part in text.split(","))
-    if text.lower() in ("none", "null"):
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_features(names, params=(), config=None):
-    """Build the feature specification ``{name: {parameter: value}}`` from command-line input.
-
-    Parameters
-    ----------
-    names : str or list of str or None
-        Feature names, e.g. "hog,color"; None takes the names of ``config`` (or "pixels").
-    params : list of str
-        ``name.key=value`` settings, e.g. "hog.pixels_per_cell=4,4"; they override ``config``.
-    config : dict or None
-        ``{name: {key: value}}``, as read from a JSON or YAML file.
-
-    Returns
-    -------
-    spec : dict
-        Feature name to parameters, in the order given; lists become tuples.
-
-    Raises
-    ------
-    ValueError
-        For a malformed setting, a setting of a feature that is not chosen, an unknown feature
-        or an unknown parameter.
-
-    Examples
-    --------
-    >>> from pipelines.batch import parse_features
-    >>> parse_features("pixels", ["pixels.grayscale=true"])
-    {'pixels': {'grayscale': True}}
-    """
-    config = dict(config or {})
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
-    if not names:
-        names = list(config) or ["pixels"]
-    spec = {}
-    for name in names:
-        settings = config.get(name) or {}
-        if not isinstance(settings, dict):
-            raise ValueError(
-                f"The settings of feature {name!r} must be a mapping of parameters; "
-                f"got {settings!r}."
-            )
-        spec[name] = {key: _tuples(value) for key, value in settings.items()}
-    for item in params:
-        target, sep, value = item.partition("=")
-        name, dot, key = target.partition(".")
-        if not sep or not dot or not key:
-            raise ValueError(f"Expected a setting NAME.PARAMETER=VALUE; got {item!r}.")
-        if name not in spec:
-            raise ValueError(
-                f"Setting {item!r} is for feature {name!r}, which is not among the chosen "
-                f"features ({', '.join(spec)})."
-            )
-        spec[name][key] = _tuples(parse_value(value))
-    for name, settings in spec.items():
-        valid = feature_class(name)().get_params(deep=False)
-        unknown = sorted(set(settings) - set(valid))
-        if unknown:
-            raise ValueError(
-                f"Unknown parameter(s) {', '.join(unknown)} of feature {name!r} "
-                f"({feature_class(name).__name__}); valid: {', '.join(sorted(valid))}."
-            )
-    return spec
-
-
-def _tuples(value):
-    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-def build_extractor(spec, *, random_state=0):
-    """An unfitted :class:`~sklearn.pipeline.FeatureUnion` of the extractors in ``spec``.
-
-    Extractors with a ``random_state`` left unset get ``random_state``, so that a run can be
-    repeated exactly. A string given for a parameter whose default is a type (``dtype``) is
-    read as a NumPy dtype name.
-
-    Examples
-    --------
-    >>> from pipelines.batch import build_extractor
-    >>> build_extractor({"pixels": {"grayscale": True}}).transformer_list[0][0]
-    'pixels'
-    """
-    steps = []
-    for name, settings in spec.items():
-        cls = feature_class(name)
-        defaults = cls().get_params(deep=False)
-        params = dict(settings)
-        for key, value in params.items():
-            if isinstance(defaults.get(key), type) and isinstance(value, str):
-                params[key] = np.dtype(value).type
-        if "random_state" in defaults and params.get("random_state") is None:
-            params["random_state"] = random_state
-        steps.append((name, cls(**params)))
-    return FeatureUnion(steps)
-
-
-# -- parallel backends ------------------------------------------------------------------------
-@contextmanager
-def parallel_backend(backend="loky", n_jobs=1, *, scheduler=None, scatter=None):
-    """Run the joblib calls inside on ``backend``; yield the ``n_jobs`` to give them.
-
-    Parameters
-    ----------
-    backend : {"loky", "threading", "dask"}
-        "dask" connects to the scheduler at ``scheduler`` or, without one, starts a local
-        cluster of ``n_jobs`` single-threaded worker processes (all cores for -1) and closes
-        it on exit; it needs ``dask[distributed]``.
-    n_jobs : int
-        Workers for loky and threading (joblib's convention: -1 is all cores).
-    scheduler : str or None
-        Address of a running dask scheduler, such as "tcp://10.0.0.5:8786".
-    scatter : list or None
-        Objects sent once to every dask worker (joblib's ``scatter``), such as ``[X, y]``.
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"Unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}.")
-    if backend != "dask":
-        if scheduler is not None:
-            raise ValueError("A scheduler address is only used with backend 'dask'.")
-        with parallel_config(backend=backend):
-            yield n_jobs
-        return
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise ImportError(
-            "The dask backend needs dask[distributed]: pip install 'visionfeatures[distributed]'."
-        ) from None
-    if scheduler is not None:
-        client, cluster = Client(scheduler), None
-    else:
-        workers = joblib.cpu_count() if n_jobs is None or n_jobs < 0 else n_jobs
-        cluster = LocalCluster(
-            n_workers=max(1, workers),
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-        )
-        client = Client(cluster)
-    try:
-        with parallel_config(backend="dask", scatter=scatter):
-            yield -1
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+_OWN_NAMES = {_RUN, _EXTRACTOR, CHUNKS, *_OUTPUTS}
 
 
 # -- the job ----------------------------------------------------------------------------------
@@ -312,6 +67,7 @@ def extract_folder(
     scheduler=None,
     overwrite=False,
     progress=False,
+    on_event=None,
 ):
     """Extract the features of every image file of a folder into ``out``; resumable.
 
@@ -341,6 +97,12 @@ def extract_folder(
         Replace a run made with other arguments in ``out``.
     progress : bool, default=False
         Show a tqdm progress bar (images/s) on stderr.
+    on_event : callable or None
+        Called as ``on_event(stage, index)`` at the points where a run may stop and resume:
+        "plan" (the extractor is saved, the plan not yet), "chunk-temp" (chunk ``index`` is
+        written, not yet renamed), "chunk-done", "assembly" (features.npy is complete, not
+        yet renamed) and "manifest" (all but the manifest is written). For progress
+        reporting, or for tests that stop a run at an exact point.
 
     Returns
     -------
@@ -375,41 +137,41 @@ def extract_folder(
         raise ValueError(f"Image folder {str(input_folder)!r} does not exist or is not a folder.")
     out = Path(out)
     arguments = {
-        "format": _FORMAT,
+        "format": FORMAT,
         "input": str(root),
-        "features": _jsonable(features),
+        "features": jsonable(features),
         "size": None if size is None else list(size),
         "chunk_size": chunk_size,
         "fit_sample": fit_sample,
     }
-    build_extractor(features)  # unknown names and parameters fail before touching DIR
+    check_feature_spec(features)  # unknown names and parameters fail before touching DIR
     state = _open_dir(out, arguments, overwrite)
     if state == "complete":
         manifest = json.loads((out / "manifest.json").read_text())
-        shutil.rmtree(out / _CHUNKS, ignore_errors=True)
+        shutil.rmtree(out / CHUNKS, ignore_errors=True)
         return {**manifest, "resumed": None, "already_complete": True}
 
     tick = time.perf_counter()
     if state == "new":
-        plan = _make_plan(root, out, arguments, features, size)
+        plan = _make_plan(root, out, arguments, features, size, on_event)
     else:
         plan = json.loads((out / _RUN).read_text())
     extractor = load_model(out / _EXTRACTOR)["model"]
     timings["plan_seconds"] = time.perf_counter() - tick
 
-    chunk_dir = out / _CHUNKS
+    chunk_dir = out / CHUNKS
     chunk_dir.mkdir(exist_ok=True)
     for stale in [*chunk_dir.glob(".*.tmp"), *out.glob(".*.tmp")]:
         stale.unlink()  # the temporary file of a write whose run was killed
     files = plan["files"]
     bounds = [(s, min(s + chunk_size, len(files))) for s in range(0, len(files), chunk_size)]
-    done = {k for k in range(len(bounds)) if _chunk_path(chunk_dir, k).exists()}
+    done = {k for k in range(len(bounds)) if chunk_path(chunk_dir, k).exists()}
     todo = [k for k in range(len(bounds)) if k not in done]
     done_before = len(done)
 
     tick = time.perf_counter()
     image_shape = tuple(plan["image_shape"])
-    assembler = _Assembler(out, plan, len(bounds), _n_features(extractor))
+    assembler = Assembler(out, plan, len(bounds), n_features_of(extractor))
     assembler.advance(done)
     bar = _progress_bar(
         len(files), sum(b - a for k, (a, b) in enumerate(bounds) if k in done), progress
@@ -417,7 +179,7 @@ def extract_folder(
     with parallel_backend(backend, n_jobs, scheduler=scheduler) as jobs:
         tasks = (
             delayed(_extract_chunk)(
-                k, str(root), files[a:b], extractor, image_shape, size, str(chunk_dir)
+                k, str(root), files[a:b], extractor, image_shape, size, str(chunk_dir), on_event
             )
             for k in todo
             for a, b in [bounds[k]]
@@ -434,7 +196,7 @@ def extract_folder(
     timings["extract_seconds"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    manifest = assembler.finish(extractor)
+    manifest = assembler.finish(extractor, on_event)
     timings["assemble_seconds"] = time.perf_counter() - tick
     timings["total_seconds"] = time.perf_counter() - started
     manifest["timings"].update(timings)
@@ -446,8 +208,9 @@ def extract_folder(
         "files_this_run": sum(bounds[k][1] - bounds[k][0] for k in todo),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    _hold_point("manifest", 0, out)
-    _write_atomic(out / "manifest.json", json.dumps(manifest, indent=1).encode())
+    if on_event is not None:
+        on_event("manifest", 0)
+    write_atomic(out / "manifest.json", json.dumps(manifest, indent=1).encode())
     shutil.rmtree(chunk_dir, ignore_errors=True)
     return {**manifest, "resumed": done_before, "already_complete": False}
 
@@ -488,7 +251,6 @@ def _open_dir(out, arguments, overwrite):
     if run_file.exists():
         stored = json.loads(run_file.read_text())["arguments"]
         if stored == arguments:
-            (out / ".hold").unlink(missing_ok=True)
             return "complete" if (out / "manifest.json").exists() else "resume"
         if not overwrite:
             changed = "; ".join(
@@ -522,11 +284,13 @@ def _is_own(name):
     return name in _OWN_NAMES or (name.startswith(".") and name.endswith(".tmp"))
 
 
-def _make_plan(root, out, arguments, features, size):
+def _make_plan(root, out, arguments, features, size, on_event):
     paths, labels, class_names, stray = list_image_files(root)
     extractor, image_shape = _fit_extractor(paths, features, size, arguments["fit_sample"])
-    save_model(extractor, out / _EXTRACTOR)
-    _hold_point("plan", 0, out)
+    # input_shape: how new images must be decoded to be transformed the same way (the service)
+    save_model(extractor, out / _EXTRACTOR, input_shape=image_shape)
+    if on_event is not None:
+        on_event("plan", 0)
     plan = {
         "arguments": arguments,
         "files": _relative(paths, root),
@@ -538,7 +302,7 @@ def _make_plan(root, out, arguments, features, size):
         ],
         "image_shape": list(image_shape),
     }
-    _write_atomic(out / _RUN, json.dumps(plan).encode())
+    write_atomic(out / _RUN, json.dumps(plan).encode())
     return plan
 
 
@@ -550,7 +314,7 @@ def _relative(paths, root):
 def _fit_extractor(paths, features, size, fit_sample):
     """Fit the extractors; return them and the shape every image must have."""
     extractor = build_extractor(features)
-    learns = any(FEATURES[name][2] for name, _ in extractor.transformer_list)
+    learns = learns_from_images(extractor)
     good = []
     if learns:
         index = np.unique(np.linspace(0, len(paths) - 1, min(fit_sample, len(paths))).astype(int))
@@ -561,7 +325,7 @@ def _fit_extractor(paths, features, size, fit_sample):
             try:
                 good = [decode_image(path, size=size)]
                 break
-            except (OSError, ValueError, cv2.error):
+            except DecodeError:
                 continue
     if not good:
         raise ValueError(f"None of the {len(paths)} image files could be decoded.")
@@ -572,11 +336,7 @@ def _fit_extractor(paths, features, size, fit_sample):
 
 
 # -- phase 2: chunks --------------------------------------------------------------------------
-def _chunk_path(chunk_dir, index):
-    return Path(chunk_dir) / f"chunk-{index:06d}.npz"
-
-
-def _extract_chunk(index, root, files, extractor, image_shape, size, chunk_dir):
+def _extract_chunk(index, root, files, extractor, image_shape, size, chunk_dir, on_event):
     """Decode and extract one chunk of files; write its rows and failures atomically.
 
     Returns (index, number of files, number of failures).
@@ -586,8 +346,8 @@ def _extract_chunk(index, root, files, extractor, image_shape, size, chunk_dir):
     for i, name in enumerate(files):
         try:
             image = decode_image(os.path.join(root, name), size=size)
-        except (OSError, ValueError, cv2.error) as exc:
-            failures.append([name, str(exc) or type(exc).__name__])
+        except DecodeError as exc:
+            failures.append([name, str(exc)])
             continue
         if image.shape != image_shape:
             reason = (
@@ -598,15 +358,14 @@ def _extract_chunk(index, root, files, extractor, image_shape, size, chunk_dir):
             continue
         images.append(image)
         kept.append(i)
-    n_features = _n_features(extractor)
+    n_features = n_features_of(extractor)
     rows = (
         extractor.transform(np.stack(images)).astype(np.float32, copy=False)
         if images
         else np.empty((0, n_features), dtype=np.float32)
     )
-    path = _chunk_path(chunk_dir, index)
-    temp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    with open(temp, "wb") as f:
+    path = chunk_path(chunk_dir, index)
+    with atomic_target(path) as temp, open(temp, "wb") as f:
         np.savez(
             f,
             features=rows,
@@ -615,14 +374,12 @@ def _extract_chunk(index, root, files, extractor, image_shape, size, chunk_dir):
             seconds=np.float64(time.perf_counter() - start),
             cpu_seconds=np.float64(time.thread_time() - cpu_start),
         )
-    _hold_point("chunk-temp", index, Path(chunk_dir).parent)
-    os.replace(temp, path)
-    _hold_point("chunk-done", index, Path(chunk_dir).parent)
+        f.flush()
+        if on_event is not None:
+            on_event("chunk-temp", index)
+    if on_event is not None:
+        on_event("chunk-done", index)
     return index, len(files), len(failures)
-
-
-def _n_features(extractor):
-    return sum(step.n_features_out_ for _, step in extractor.transformer_list)
 
 
 def _progress_bar(total, initial, enabled):
@@ -637,195 +394,3 @@ def _progress_bar(total, initial, enabled):
         disable=not enabled,
         desc="extracting",
     )
-
-
-# -- phase 3: assembly ------------------------------------------------------------------------
-def _npy_header(shape):
-    """The bytes numpy writes before the data of a C-ordered little-endian float32 array."""
-    from io import BytesIO
-
-    buffer = BytesIO()
-    header = {"descr": "<f4", "fortran_order": False, "shape": tuple(shape)}
-    np.lib.format.write_array_header_1_0(buffer, header)
-    return buffer.getvalue()
-
-
-class _Assembler:
-    """Copies finished chunks, in order, into ``.features.npy.tmp`` at their final rows.
-
-    Chunk ``k`` is copied as soon as chunks ``0 .. k`` are all done, so most of the copying
-    overlaps the extraction. The rows go through a memory map of their own window only (the
-    file is grown first), so memory does not grow with the collection. The header is written
-    last, once the number of rows is known, into space reserved for the largest possible shape
-    (numpy pads headers so that the shape can grow in place, so the real header nearly always
-    fits exactly; when it does not, the rows are copied once more behind it). On a restart the
-    file is rebuilt from the chunk files, which stay until the manifest is written.
-    """
-
-    def __init__(self, out, plan, n_chunks, n_features):
-        self.out, self.plan, self.n_chunks, self.n_features = out, plan, n_chunks, n_features
-        self.chunk_dir = out / _CHUNKS
-        self.path = out / ".features.npy.tmp"
-        self.reserved = len(_npy_header((len(plan["files"]), n_features)))
-        with open(self.path, "wb") as f:
-            f.write(b"\0" * self.reserved)
-        self.next, self.n_rows = 0, 0
-        self.kept, self.failures, self.seconds, self.cpu_seconds = [], [], 0.0, 0.0
-        self.digest = hashlib.sha256()
-
-    def advance(self, done):
-        """Copy every chunk that is done and follows the ones already copied."""
-        chunk_size = self.plan["arguments"]["chunk_size"]
-        row_bytes = self.n_features * 4
-        while self.next < self.n_chunks and self.next in done:
-            k = self.next
-            with np.load(_chunk_path(self.chunk_dir, k)) as chunk:
-                block = np.ascontiguousarray(chunk["features"], dtype="<f4")
-                self.kept.append(chunk["kept"] + k * chunk_size)
-                self.failures.extend(json.loads(str(chunk["failures"])))
-                self.seconds += float(chunk["seconds"])
-                self.cpu_seconds += float(chunk["cpu_seconds"])
-            if len(block):
-                start = self.reserved + self.n_rows * row_bytes
-                os.truncate(self.path, start + block.nbytes)
-                window = np.memmap(
-                    self.path, dtype="<f4", mode="r+", offset=start, shape=block.shape
-                )
-                window[:] = block
-                del window  # unmapped: the rows stay in the page cache, safe from a kill
-                self.digest.update(memoryview(block).cast("B"))
-            self.n_rows += len(block)
-            self.next += 1
-
-    def finish(self, extractor):
-        """Write the header, move features.npy into place, write the other files."""
-        if self.next != self.n_chunks:
-            raise RuntimeError(f"chunk {self.next} was not extracted")  # pragma: no cover
-        header = _npy_header((self.n_rows, self.n_features))
-        if len(header) == self.reserved:
-            with open(self.path, "r+b") as f:
-                f.write(header)
-        else:  # the rare shape whose header is shorter: move the rows once
-            moved = self.path.with_name(".features.npy.moved.tmp")
-            with open(self.path, "rb") as source, open(moved, "wb") as target:
-                target.write(header)
-                source.seek(self.reserved)
-                shutil.copyfileobj(source, target, 1 << 22)
-            os.replace(moved, self.path)
-        _hold_point("assembly", 0, self.out)
-        os.replace(self.path, self.out / "features.npy")
-
-        plan, out = self.plan, self.out
-        rows = np.concatenate(self.kept) if self.kept else np.empty(0, dtype=np.int64)
-        if plan["labels"] is not None:
-            labels = np.asarray(plan["labels"], dtype=np.int64)[rows]
-            _write_atomic(out / "labels.npy", _npy_bytes(labels))
-            _write_atomic(out / "class_names.txt", _lines(plan["class_names"]))
-        _write_atomic(out / "paths.txt", _lines(plan["files"][i] for i in rows))
-        return _manifest(plan, extractor, rows, self)
-
-
-def _manifest(plan, extractor, rows, assembler):
-    failures = [{"path": p, "reason": r} for p, r in plan["stray"] + assembler.failures]
-    blocks, start = [], 0
-    for name, step in extractor.transformer_list:
-        stop = start + step.n_features_out_
-        blocks.append(
-            {
-                "name": name,
-                "class": f"{type(step).__module__}.{type(step).__qualname__}",
-                "parameters": _jsonable(step.get_params(deep=False)),
-                "columns": [start, stop],
-            }
-        )
-        start = stop
-    return {
-        "format": _FORMAT,
-        "parameters": plan["arguments"],
-        "n_files": len(plan["files"]) + len(plan["stray"]),
-        "n_images": int(len(rows)),
-        "n_failures": len(failures),
-        "n_features": assembler.n_features,
-        "image_shape": plan["image_shape"],
-        "class_names": plan["class_names"],
-        "features": blocks,
-        "feature_names": extractor.get_feature_names_out().tolist(),
-        "failures": failures,
-        "versions": library_versions(),
-        "timings": {
-            "chunk_seconds_sum": assembler.seconds,
-            "chunk_cpu_seconds_sum": assembler.cpu_seconds,
-        },
-        "rows_sha256": assembler.digest.hexdigest(),
-    }
-
-
-def _npy_bytes(array):
-    from io import BytesIO
-
-    buffer = BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
-def _lines(items):
-    return "".join(f"{item}\n" for item in items).encode()
-
-
-def _write_atomic(path, data):
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    with open(temp, "wb") as f:
-        f.write(data)
-    os.replace(temp, path)
-
-
-def library_versions():
-    """Versions of Python and of the libraries that make the features.
-
-    Examples
-    --------
-    >>> from pipelines.batch import library_versions
-    >>> sorted(library_versions())[:3]
-    ['joblib', 'numba', 'numpy']
-    """
-    import numba
-    import skimage
-    import sklearn
-
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scikit-learn": sklearn.__version__,
-        "scikit-image": skimage.__version__,
-        "opencv": cv2.__version__,
-        "numba": numba.__version__,
-        "joblib": joblib.__version__,
-        "platform": sys.platform,
-    }
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, type):
-        return value.__name__
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
-
-
-def _hold_point(stage, index, out):
-    """A test hook: with VISIONFEATURES_BATCH_HOLD="stage:index", stop here for good.
-
-    The process writes ``.hold`` in DIR and then waits forever, so that a test can kill it
-    (SIGKILL) at exactly this point without guessing with sleeps.
-    """
-    target = os.environ.get(HOLD_VARIABLE)
-    if target and target == f"{stage}:{index}":
-        _write_atomic(Path(out) / ".hold", target.encode())
-        threading.Event().wait()

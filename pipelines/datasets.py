@@ -7,15 +7,21 @@ A file that cannot be decoded is never dropped silently: it is listed in ``failu
 reason and a warning names it.
 """
 
+import io
 import os
 import pickle
 import warnings
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 
 import cv2
 import numpy as np
 from joblib import Parallel, delayed
+
+from features import resize_images
+
+from ._runtime import DEFAULT_MAX_PIXELS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _FILES_PER_TASK = 512
@@ -172,18 +178,147 @@ def _ext_list():
     return ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
 
 
-def decode_image(path, *, grayscale=False, size=None):
-    """Read and decode one image file with OpenCV.
+# Bytes a file may have for its size in pixels: 16-bit RGBA without compression (8 bytes a
+# pixel), plus room for metadata (EXIF, ICC profiles, thumbnails). A larger file is refused
+# before it is read.
+_BYTES_PER_PIXEL = 8
+_METADATA_BYTES = 64 << 20
+
+
+class DecodeError(ValueError):
+    """A file or upload that gives no image; the message is the reason, in one line."""
+
+
+def check_max_pixels(max_pixels):
+    """Return ``max_pixels`` as an int >= 1, or raise a one-line ``ValueError``."""
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, Integral) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive int; got {max_pixels!r}.")
+    return int(max_pixels)
+
+
+def check_size(size, max_pixels=DEFAULT_MAX_PIXELS):
+    """Return ``size`` as (rows, cols), or raise when it is malformed or over ``max_pixels``.
+
+    Examples
+    --------
+    >>> from pipelines.datasets import check_size
+    >>> check_size([32, 32])
+    (32, 32)
+    """
+    if size is None:
+        return None
+    try:
+        rows, cols = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"size must be a pair (rows, cols); got {size!r}.") from None
+    if rows < 1 or cols < 1:
+        raise ValueError(f"size must be a pair of positive ints; got {size!r}.")
+    if rows * cols > check_max_pixels(max_pixels):
+        raise ValueError(
+            f"size {rows}x{cols} is {rows * cols} pixels, over the limit of {max_pixels} "
+            "pixels per image (max_pixels, --max-pixels)."
+        )
+    return rows, cols
+
+
+def _header_shape(data):
+    """(rows, cols) from the image header, read by Pillow without decoding the pixels."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                cols, rows = image.size
+    except Image.DecompressionBombError:
+        limit = 2 * Image.MAX_IMAGE_PIXELS
+        raise DecodeError(f"image header declares more than {limit} pixels") from None
+    except Exception:  # Pillow raises many types on a malformed header: all mean "not an image"
+        raise DecodeError("not a decodable image") from None
+    return rows, cols
+
+
+def decode_bytes(data, *, grey=False, size=None, max_pixels=DEFAULT_MAX_PIXELS):
+    """Decode an encoded image (PNG, JPEG, BMP, TIFF, WebP ...) held in memory.
+
+    This is the one decode path of the library: the data-set loaders, batch extraction,
+    prediction and the service all decode through it, so the same file always gives the same
+    array.
+
+    1. **Header.** The image's size is read from its header (Pillow), before any pixel is
+       decoded: an image of more than ``max_pixels`` pixels is refused at the cost of its
+       header, so a decompression bomb costs nothing.
+    2. **Decode** with OpenCV, as grey ``(rows, cols)`` or as RGB ``(rows, cols, 3)``: grey
+       files are expanded, an alpha channel is dropped, 16-bit images become 8-bit. A JPEG
+       without its end-of-image marker is refused (OpenCV would fill the missing part grey).
+    3. **Resize** to ``size`` by the library's one rule (:func:`features.resize_images`):
+       INTER_AREA when shrinking in both directions, INTER_LINEAR otherwise.
 
     Parameters
     ----------
-    path : str
-        The file.
-    grayscale : bool, default=False
-        Decode as grey (rows, cols); otherwise as RGB (rows, cols, 3) — grey files are
-        expanded and an alpha channel is dropped.
+    data : bytes, bytearray, memoryview or ndarray of uint8
+        The encoded image.
+    grey : bool, default=False
+        Decode as grey instead of RGB.
     size : tuple of (int, int) or None
-        Resize to (rows, cols): INTER_AREA when shrinking, INTER_LINEAR otherwise.
+        Resize to (rows, cols).
+    max_pixels : int, default=4096*4096
+        The largest image (rows x cols, as decoded) accepted.
+
+    Returns
+    -------
+    image : ndarray of uint8, shape (rows, cols) or (rows, cols, 3)
+
+    Raises
+    ------
+    DecodeError
+        With the reason: "empty file", "not a decodable image", "truncated JPEG (no
+        end-of-image marker)", or an image over the pixel limit.
+
+    Examples
+    --------
+    >>> import cv2, numpy as np
+    >>> from pipelines.datasets import decode_bytes
+    >>> png = cv2.imencode(".png", np.zeros((20, 30, 3), np.uint8))[1].tobytes()
+    >>> decode_bytes(png, size=(10, 15)).shape, decode_bytes(png, grey=True).shape
+    ((10, 15, 3), (20, 30))
+    """
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    if buffer.size == 0:
+        raise DecodeError("empty file")
+    rows, cols = _header_shape(buffer)
+    limit = check_max_pixels(max_pixels)
+    if rows * cols > limit:
+        raise DecodeError(
+            f"image of {rows}x{cols} pixels is over the limit of {limit} pixels (max_pixels)"
+        )
+    image = cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR)
+    if image is None:
+        raise DecodeError("not a decodable image")
+    if image.shape[0] * image.shape[1] > limit:  # a header that understated the size
+        raise DecodeError(f"image of {image.shape[0]}x{image.shape[1]} pixels is over the limit")
+    if _is_truncated_jpeg(buffer):
+        raise DecodeError("truncated JPEG (no end-of-image marker)")
+    if not grey:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if size is not None and image.shape[:2] != tuple(size):
+        image = resize_images(image[None], tuple(size))[0]
+    return image
+
+
+def decode_image(path, *, grey=False, size=None, max_pixels=DEFAULT_MAX_PIXELS, grayscale=None):
+    """Read an image file and decode it with :func:`decode_bytes`.
+
+    A file larger than any image within ``max_pixels`` could be is refused before it is read.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    grey, size, max_pixels
+        See :func:`decode_bytes`.
+    grayscale : bool or None
+        Deprecated spelling of ``grey``.
 
     Returns
     -------
@@ -191,28 +326,23 @@ def decode_image(path, *, grayscale=False, size=None):
 
     Raises
     ------
-    ValueError
-        Naming the reason: an empty file, a file that is not a decodable image, or a truncated
-        JPEG (one without its end-of-image marker, which OpenCV would decode with grey fill).
-    OSError
-        When the file cannot be read.
+    DecodeError
+        When the file cannot be read, or gives no image; the message is the reason.
     """
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
-        raise ValueError("empty file")
-    flags = cv2.IMREAD_GRAYSCALE if grayscale else cv2.IMREAD_COLOR
-    image = cv2.imdecode(data, flags)
-    if image is None:
-        raise ValueError("not a decodable image")
-    if _is_truncated_jpeg(data):
-        raise ValueError("truncated JPEG (no end-of-image marker)")
-    if not grayscale:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if size is not None and image.shape[:2] != tuple(size):
-        shrinking = size[0] <= image.shape[0] and size[1] <= image.shape[1]
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        image = cv2.resize(image, (size[1], size[0]), interpolation=interpolation)
-    return image
+    grey = _grey_argument(grey, grayscale, "decode_image")
+    limit = check_max_pixels(max_pixels)
+    try:
+        with open(path, "rb") as f:
+            n_bytes = os.fstat(f.fileno()).st_size
+            if n_bytes > _BYTES_PER_PIXEL * limit + _METADATA_BYTES:
+                raise DecodeError(
+                    f"file of {n_bytes} bytes is larger than any image within the limit of "
+                    f"{limit} pixels"
+                )
+            data = f.read()
+    except OSError as exc:
+        raise DecodeError(f"cannot read the file: {exc.strerror or exc}") from None
+    return decode_bytes(data, grey=grey, size=size, max_pixels=limit)
 
 
 def _is_truncated_jpeg(data):
@@ -222,28 +352,32 @@ def _is_truncated_jpeg(data):
     return not tail.endswith(b"\xff\xd9")
 
 
-def _decode_many(paths, grayscale, size):
+def _decode_many(paths, grey, size, max_pixels):
     images, failures = [], []
     for path in paths:
         try:
-            images.append(decode_image(path, grayscale=grayscale, size=size))
-        except (OSError, ValueError, cv2.error) as exc:
+            images.append(decode_image(path, grey=grey, size=size, max_pixels=max_pixels))
+        except DecodeError as exc:
             images.append(None)
-            failures.append((path, str(exc) or type(exc).__name__))
+            failures.append((path, str(exc)))
     return images, failures
 
 
-def decode_images(paths, *, grayscale=False, size=None, n_jobs=None):
-    """Decode many image files in parallel threads.
+def decode_images(
+    paths, *, grey=False, size=None, max_pixels=DEFAULT_MAX_PIXELS, n_jobs=None, grayscale=None
+):
+    """Decode many image files in parallel threads (OpenCV releases the GIL).
 
     Parameters
     ----------
     paths : list of str
         The files, in the order wanted.
-    grayscale, size
-        See :func:`decode_image`.
+    grey, size, max_pixels
+        See :func:`decode_bytes`.
     n_jobs : int or None
         Threads (joblib's convention: None is 1, -1 all cores).
+    grayscale : bool or None
+        Deprecated spelling of ``grey``.
 
     Returns
     -------
@@ -252,16 +386,32 @@ def decode_images(paths, *, grayscale=False, size=None, n_jobs=None):
     failures : list of (str, str)
         (path, reason) for each failed file, in path order.
     """
+    grey = _grey_argument(grey, grayscale, "decode_images")
     tasks = [paths[i : i + _FILES_PER_TASK] for i in range(0, len(paths), _FILES_PER_TASK)]
     parts = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_decode_many)(task, grayscale, size) for task in tasks
+        delayed(_decode_many)(task, grey, size, max_pixels) for task in tasks
     )
     images = [image for part, _ in parts for image in part]
     failures = [failure for _, part in parts for failure in part]
     return images, failures
 
 
-def load_image_folder(root, size=None, grayscale=False, n_jobs=-1):
+def _grey_argument(grey, grayscale, owner):
+    """``grey``, or the deprecated ``grayscale`` with a FutureWarning when it is given."""
+    if grayscale is None:
+        return bool(grey)
+    warnings.warn(
+        f"{owner}(grayscale=...) is deprecated and will be removed in the next release; "
+        "use grey=... instead.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return bool(grayscale)
+
+
+def load_image_folder(
+    root, size=None, grey=False, n_jobs=-1, *, max_pixels=DEFAULT_MAX_PIXELS, grayscale=None
+):
     """Load a folder of images in the ``root/<class>/<image>`` layout.
 
     Parameters
@@ -271,10 +421,14 @@ def load_image_folder(root, size=None, grayscale=False, n_jobs=-1):
         case), or image files directly (then ``labels`` is None).
     size : tuple of (int, int) or None, default=None
         Resize every image to (rows, cols) while decoding.
-    grayscale : bool, default=False
+    grey : bool, default=False
         Decode as grey instead of RGB.
     n_jobs : int, default=-1
         Decoding threads (-1: one per core).
+    max_pixels : int, default=4096*4096
+        Larger images are failures, refused from their header (see :func:`decode_bytes`).
+    grayscale : bool or None
+        Deprecated spelling of ``grey``.
 
     Returns
     -------
@@ -299,6 +453,8 @@ def load_image_folder(root, size=None, grayscale=False, n_jobs=-1):
     >>> data.images.shape, data.class_names, data.failures  # doctest: +SKIP
     ((120, 32, 32, 3), ['cat', 'dog'], [])
     """
+    grey = _grey_argument(grey, grayscale, "load_image_folder")
+    size = check_size(size, max_pixels)
     if _split_folders(root) is not None:
         raise ValueError(
             f"{str(root)!r} holds train/ and test/ folders; load them with load_split(root) "
@@ -306,7 +462,7 @@ def load_image_folder(root, size=None, grayscale=False, n_jobs=-1):
         )
     paths, labels, class_names, failures = list_image_files(root)
     decoded, decode_failures = decode_images(
-        paths, grayscale=grayscale, size=None if size is None else tuple(size), n_jobs=n_jobs
+        paths, grey=grey, size=size, max_pixels=max_pixels, n_jobs=n_jobs
     )
     failures = failures + decode_failures
     for path, reason in failures:
@@ -327,20 +483,53 @@ def _split_folders(root):
     return (train, test) if train.is_dir() and test.is_dir() else None
 
 
-def load_split(root, *, test_size=0.2, random_state=0, size=None, grayscale=False, n_jobs=-1):
+def split_dataset(data, *, test_size=0.2, random_state=0):
+    """Split a labelled data set into (train, test), stratified and shuffled.
+
+    The failures of ``data`` stay with the training part.
+
+    Examples
+    --------
+    >>> from pipelines.datasets import load_dataset, split_dataset
+    >>> train, test = split_dataset(load_dataset("digits"), test_size=0.2)
+    >>> len(train), len(test)
+    (1437, 360)
+    """
+    from sklearn.model_selection import train_test_split
+
+    if data.labels is None:
+        raise ValueError("The images have no labels (no class folders), so they cannot be split.")
+    train_index, test_index = train_test_split(
+        np.arange(len(data)), test_size=test_size, stratify=data.labels, random_state=random_state
+    )
+    train, test = data.subset(train_index), data.subset(test_index)
+    train.failures = list(data.failures)
+    return train, test
+
+
+def load_split(
+    root,
+    *,
+    test_size=0.2,
+    random_state=0,
+    size=None,
+    grey=False,
+    n_jobs=-1,
+    max_pixels=DEFAULT_MAX_PIXELS,
+    grayscale=None,
+):
     """Load a folder as a (train, test) pair.
 
     A folder holding ``train/`` and ``test/`` (each in the class-folder layout) is read as that
     given split; any other class-folder layout is split stratified and shuffled with
-    ``test_size`` and ``random_state``.
+    ``test_size`` and ``random_state`` (:func:`split_dataset`).
 
     Returns
     -------
     train, test : ImageDataset
     """
-    from sklearn.model_selection import train_test_split
-
-    options = dict(size=size, grayscale=grayscale, n_jobs=n_jobs)
+    grey = _grey_argument(grey, grayscale, "load_split")
+    options = dict(size=size, grey=grey, n_jobs=n_jobs, max_pixels=max_pixels)
     split = _split_folders(root)
     if split is not None:
         train, test = (load_image_folder(folder, **options) for folder in split)
@@ -353,12 +542,35 @@ def load_split(root, *, test_size=0.2, random_state=0, size=None, grayscale=Fals
     data = load_image_folder(root, **options)
     if data.labels is None:
         raise ValueError(f"{str(root)!r} has no class folders, so it has no labels to split.")
-    train_index, test_index = train_test_split(
-        np.arange(len(data)), test_size=test_size, stratify=data.labels, random_state=random_state
-    )
-    train, test = data.subset(train_index), data.subset(test_index)
-    train.failures = data.failures
-    return train, test
+    return split_dataset(data, test_size=test_size, random_state=random_state)
+
+
+def load_labelled(
+    dataset=None, folder=None, *, size=None, n_jobs=-1, max_pixels=DEFAULT_MAX_PIXELS
+):
+    """The labelled images of a shipped data set (``"digits"``) or of a class-folder tree.
+
+    Files that cannot be decoded are left out with a warning (see :func:`load_image_folder`)
+    and listed in ``failures``. The images must share one shape (give ``size`` otherwise).
+
+    Examples
+    --------
+    >>> from pipelines.datasets import load_labelled
+    >>> load_labelled("digits").images.shape
+    (1797, 8, 8)
+    """
+    if folder is None:
+        return load_dataset(dataset or "digits")
+    data = load_image_folder(folder, size=size, n_jobs=n_jobs, max_pixels=max_pixels)
+    if data.labels is None:
+        raise ValueError(f"{str(folder)!r} has no class folders, so its images have no labels.")
+    if not isinstance(data.images, np.ndarray):
+        shapes = sorted({image.shape for image in data.images})[:3]
+        raise ValueError(
+            f"The images of {str(folder)!r} have different shapes ({shapes}, ...); "
+            "give a size to resize them to one shape."
+        )
+    return data
 
 
 def load_cifar10(path):

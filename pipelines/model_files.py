@@ -13,11 +13,13 @@ and refuses a file holding any other type with an error that names it. Pickle (j
 are written and read only on explicit request (``format="pickle"``, ``allow_pickle=True``).
 """
 
-import os
-import threading
 from pathlib import Path
 
+import numpy as np
 import skops.io as sio
+
+from ._runtime import atomic_target, library_versions
+from .datasets import decode_images
 
 FORMATS = ("skops", "pickle")
 _FORMAT_TAG = "visionfeatures-model/1"
@@ -80,8 +82,6 @@ def save_model(model, path, *, class_names=None, input_shape=None, format="skops
     """
     if format not in FORMATS:
         raise ValueError(f"Unknown model file format {format!r}; expected skops or pickle.")
-    from .batch import library_versions
-
     content = {
         "format": _FORMAT_TAG,
         "model": model,
@@ -90,14 +90,13 @@ def save_model(model, path, *, class_names=None, input_shape=None, format="skops
         "library": library_versions(),
     }
     path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    if format == "skops":
-        sio.dump(content, temp)
-    else:
-        import joblib
+    with atomic_target(path) as temp:
+        if format == "skops":
+            sio.dump(content, temp)
+        else:
+            import joblib
 
-        joblib.dump(content, temp)
-    os.replace(temp, path)
+            joblib.dump(content, temp)
     return path
 
 
@@ -209,14 +208,10 @@ def predict_files(content, paths, *, n_jobs=-1):
     >>> predict_files(load_model("digits.skops"), ["seven.png"])  # doctest: +SKIP
     [{'path': 'seven.png', 'class': '7', 'probability': 0.97, 'error': None}]
     """
-    import numpy as np
-
-    from .datasets import decode_images
-
     model, class_names, shape = content["model"], content["class_names"], content["input_shape"]
-    grayscale = shape is not None and len(shape) == 2
+    grey = shape is not None and len(shape) == 2
     size = None if shape is None else tuple(shape[:2])
-    images, failures = decode_images(list(paths), grayscale=grayscale, size=size, n_jobs=n_jobs)
+    images, failures = decode_images(list(paths), grey=grey, size=size, n_jobs=n_jobs)
     reasons = dict(failures)
     rows = [{"path": p, "class": None, "probability": None, "error": reasons.get(p)} for p in paths]
     good = [i for i, image in enumerate(images) if image is not None]

@@ -1,20 +1,135 @@
-"""Named pipelines: ``features -> scale -> clf``, ready to fit on a batch of images.
+"""The registries: named pipelines (``features -> scale -> clf``) and the feature extractors.
 
-Every factory returns a fresh, unfitted :class:`sklearn.pipeline.Pipeline` whose steps are
-named ``features``, ``scale`` and ``clf``, so that grids read ``features__pixels_per_cell`` or
-``clf__C``. Names follow ``<features>-<classifier>``.
+Every pipeline factory returns a fresh, unfitted :class:`sklearn.pipeline.Pipeline` whose steps
+are named ``features``, ``scale`` and ``clf``, so that grids read ``features__pixels_per_cell``
+or ``clf__C``. Names follow ``<features>-<classifier>``.
+
+The extractor registry (:data:`EXTRACTORS`) names the extractors of the ``features`` package
+for the command line and batch extraction (``--features hog,color``), and the pipelines build
+their features step through it.
+
+This module imports scikit-learn, the extractors and the models only inside the functions that
+build something, so that listing the names (a command's ``--help``) stays instant.
 """
 
-from sklearn.linear_model import LogisticRegression
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import FeatureUnion, Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
-
-from features import HOG, BagOfVisualWords, ColorHistogram, RawPixels
-from models import NeuralNetClassifier
+from typing import NamedTuple
 
 _PIPELINES = {}
+
+
+# -- extractors ----------------------------------------------------------------------------------
+class Extractor(NamedTuple):
+    """An entry of :data:`EXTRACTORS`."""
+
+    class_name: str  # the class, exported by the ``features`` package
+    learns: bool  # fit learns from the images (batch extraction fits it on a sample)
+    description: str
+
+
+EXTRACTORS = {
+    "pixels": Extractor("RawPixels", False, "raw pixel values in [0, 1]"),
+    "hog": Extractor("HOG", False, "histograms of oriented gradients (scikit-image's numbers)"),
+    "color": Extractor("ColorHistogram", False, "colour histograms over a grid of cells"),
+    "bovw": Extractor("BagOfVisualWords", True, "k-means bag of visual words (Coates et al.)"),
+}
+
+
+def extractor_class(name):
+    """The extractor class behind a feature name of the command line.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`EXTRACTORS` ("pixels", "hog", "color", "bovw").
+
+    Returns
+    -------
+    cls : type
+        The class, from the ``features`` package.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the names.
+
+    Examples
+    --------
+    >>> from pipelines.registry import extractor_class
+    >>> extractor_class("pixels").__name__
+    'RawPixels'
+    """
+    import features
+
+    if name not in EXTRACTORS:
+        raise ValueError(f"Unknown feature {name!r}; available: {', '.join(EXTRACTORS)}.")
+    return getattr(features, EXTRACTORS[name].class_name)
+
+
+def make_extractor(name, **params):
+    """An unfitted extractor of the registry, with ``params``.
+
+    Examples
+    --------
+    >>> from pipelines.registry import make_extractor
+    >>> make_extractor("hog", orientations=12).orientations
+    12
+    """
+    return extractor_class(name)(**params)
+
+
+def check_feature_spec(spec):
+    """Raise a one-line ``ValueError`` for an unknown feature or parameter in ``spec``.
+
+    ``spec`` maps feature names to their parameters, ``{"hog": {"orientations": 12}}``.
+    """
+    for name, settings in spec.items():
+        cls = extractor_class(name)
+        valid = cls().get_params(deep=False)
+        unknown = sorted(set(settings) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"Unknown parameter(s) {', '.join(unknown)} of feature {name!r} "
+                f"({cls.__name__}); valid: {', '.join(sorted(valid))}."
+            )
+
+
+def build_extractor(spec, *, random_state=0):
+    """An unfitted :class:`~sklearn.pipeline.FeatureUnion` of the extractors in ``spec``.
+
+    Extractors with a ``random_state`` left unset get ``random_state``, so that a run can be
+    repeated exactly. A string given for a parameter whose default is a type (``dtype``) is
+    read as a NumPy dtype name.
+
+    Examples
+    --------
+    >>> from pipelines.registry import build_extractor
+    >>> build_extractor({"pixels": {"grey": True}}).transformer_list[0][0]
+    'pixels'
+    """
+    import numpy as np
+    from sklearn.pipeline import FeatureUnion
+
+    check_feature_spec(spec)
+    steps = []
+    for name, settings in spec.items():
+        defaults = extractor_class(name)().get_params(deep=False)
+        params = dict(settings)
+        for key, value in params.items():
+            if isinstance(defaults.get(key), type) and isinstance(value, str):
+                params[key] = np.dtype(value).type
+        if "random_state" in defaults and params.get("random_state") is None:
+            params["random_state"] = random_state
+        steps.append((name, make_extractor(name, **params)))
+    return FeatureUnion(steps)
+
+
+def learns_from_images(extractor):
+    """Whether fitting ``extractor`` (a union built by :func:`build_extractor`) learns from
+    the images, so that it must be fitted on a sample rather than on one image."""
+    return any(EXTRACTORS[name].learns for name, _ in extractor.transformer_list)
+
+
+# -- pipelines -----------------------------------------------------------------------------------
 
 
 def _register(name, description):
@@ -51,7 +166,7 @@ def make(name, *, grey=False, **params):
         One of :func:`available`.
     grey : bool, default=False
         The pipeline will see grey images: colour histograms, whose colour spaces need three
-        channels, are switched to ``color_space="gray"``.
+        channels, are switched to ``color_space="grey"``.
     **params
         Passed to ``Pipeline.set_params``, e.g. ``clf__C=0.1``.
 
@@ -72,8 +187,23 @@ def make(name, *, grey=False, **params):
     pipeline = _lookup(name)[0]()
     if grey:
         spaces = [key for key in pipeline.get_params() if key.endswith("color_space")]
-        pipeline.set_params(**dict.fromkeys(spaces, "gray"))
+        pipeline.set_params(**dict.fromkeys(spaces, "grey"))
     return pipeline.set_params(**params) if params else pipeline
+
+
+def make_for(name, images, **params):
+    """The named pipeline, set up for grey images when ``images`` are grey.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pipelines.registry import make_for
+    >>> make_for("color-svm", np.zeros((2, 8, 8))).get_params()["features__color_space"]
+    'grey'
+    """
+    from .datasets import is_grey
+
+    return make(name, grey=is_grey(images), **params)
 
 
 def _lookup(name):
@@ -86,12 +216,23 @@ def _lookup(name):
 
 
 def _pipeline(features, clf):
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return Pipeline([("features", features), ("scale", StandardScaler()), ("clf", clf)])
+
+
+def _union(**extractors):
+    from sklearn.pipeline import FeatureUnion
+
+    return FeatureUnion(list(extractors.items()))
 
 
 @_register("pixels-softmax", "raw pixels -> standardise -> multinomial logistic regression")
 def _pixels_softmax():
-    return _pipeline(RawPixels(), LogisticRegression(C=0.1, max_iter=200))
+    from sklearn.linear_model import LogisticRegression
+
+    return _pipeline(make_extractor("pixels"), LogisticRegression(C=0.1, max_iter=200))
 
 
 @_register("pixels-svm", "raw pixels -> standardise -> linear SVM (multiclass hinge, L-BFGS)")
@@ -100,10 +241,12 @@ def _pixels_svm():
     # L-BFGS (at most 200 iterations). LinearSVC fits digits only with C >= 1e-2, and at that
     # C its dual solver ran for over 8 minutes on 40,000 raw CIFAR-10 images (primal: about
     # 500 s); this takes about 40 s there (40.5% on a 5,000 hold-out) and 0.95-0.97 on digits.
+    from models import NeuralNetClassifier
+
     clf = NeuralNetClassifier(
         hidden_layer_sizes=(), loss="svm", optimizer="lbfgs", alpha=0.1, max_epochs=200
     )
-    return _pipeline(RawPixels(), clf)
+    return _pipeline(make_extractor("pixels"), clf)
 
 
 def _hog():
@@ -111,37 +254,49 @@ def _hog():
     # fits both and any input gives one feature length; 9 bins over 4x4-pixel cells (an 8x8
     # grid) in Dalal-Triggs 2x2-cell blocks with L2-Hys: 1,764 features. 4x4 cells beat 8x8
     # cells on CIFAR-10 (52.5% against 51.6% on a 5,000-image hold-out).
-    return HOG(orientations=9, pixels_per_cell=(4, 4), cells_per_block=(2, 2), size=(32, 32))
+    return make_extractor(
+        "hog", orientations=9, pixels_per_cell=(4, 4), cells_per_block=(2, 2), size=(32, 32)
+    )
 
 
 def _hsv_grid():
     # Hue, saturation and value histograms (8 bins each) in each cell of a 4x4 grid: colour
     # with its rough layout, 384 features.
-    return ColorHistogram(bins=8, color_space="hsv", mode="marginal", grid=(4, 4))
+    return make_extractor("color", bins=8, color_space="hsv", mode="marginal", grid=(4, 4))
 
 
 def _hog_and_color():
-    hog = HOG(orientations=9, pixels_per_cell=(8, 8), cells_per_block=(3, 3), size=(32, 32))
-    return FeatureUnion([("hog", hog), ("color", _hsv_grid())])
+    hog = make_extractor(
+        "hog", orientations=9, pixels_per_cell=(8, 8), cells_per_block=(3, 3), size=(32, 32)
+    )
+    return _union(hog=hog, color=_hsv_grid())
 
 
 @_register("hog-svm", "HOG (32x32, 4x4 cells, 2x2 blocks, L2-Hys) -> standardise -> linear SVM")
 def _hog_svm():
+    from sklearn.svm import LinearSVC
+
     return _pipeline(_hog(), LinearSVC(C=1e-3, dual=True, max_iter=1000))
 
 
 @_register("hog-softmax", "HOG (32x32, 4x4 cells, 2x2 blocks) -> standardise -> softmax regression")
 def _hog_softmax():
+    from sklearn.linear_model import LogisticRegression
+
     return _pipeline(_hog(), LogisticRegression(C=1e-2, max_iter=300))
 
 
 @_register("color-svm", "HSV histograms over a 4x4 grid -> standardise -> linear SVM")
 def _color_svm():
+    from sklearn.svm import LinearSVC
+
     return _pipeline(_hsv_grid(), LinearSVC(C=1e-3, dual=True, max_iter=2000))
 
 
 @_register("hog+color-svm", "HOG (8x8 cells, 3x3 blocks) + HSV grid histograms -> linear SVM")
 def _hog_color_svm():
+    from sklearn.svm import LinearSVC
+
     return _pipeline(_hog_and_color(), LinearSVC(C=1e-3, dual=True, max_iter=2000))
 
 
@@ -154,6 +309,8 @@ def _mlp():
     # validation images tie often and 7 batches an epoch train little. On 10,000 CIFAR-10
     # images (2,000 held out) the two settings scored 0.459 / 0.454 (seed 0) and
     # 0.413 / 0.433 (seed 1).
+    from models import NeuralNetClassifier
+
     return NeuralNetClassifier(
         hidden_layer_sizes=(512,),
         learning_rate=2e-3,
@@ -169,13 +326,16 @@ def _mlp():
 
 @_register("pixels-mlp", "raw pixels -> standardise -> NumPy MLP (512 ReLU, AdamW, cosine)")
 def _pixels_mlp():
-    return _pipeline(RawPixels(), _mlp())
+    return _pipeline(make_extractor("pixels"), _mlp())
 
 
 @_register("pixels-mlp-sklearn", "raw pixels -> standardise -> sklearn MLPClassifier (512 ReLU)")
 def _pixels_mlp_sklearn():
+    from sklearn.neural_network import MLPClassifier
+
     return _pipeline(
-        RawPixels(), MLPClassifier((512,), batch_size=200, early_stopping=True, random_state=0)
+        make_extractor("pixels"),
+        MLPClassifier((512,), batch_size=200, early_stopping=True, random_state=0),
     )
 
 
@@ -187,7 +347,7 @@ def _hog_color_mlp():
 def _bovw():
     # Coates, Lee & Ng (2011): 6x6 patches at stride 1, brightness/contrast normalised and
     # ZCA-whitened, 1,600 k-means words, triangle encoding, sums over the four quadrants.
-    return BagOfVisualWords(random_state=0)
+    return make_extractor("bovw", random_state=0)
 
 
 @_register("bovw-svm", "bag of visual words (Coates et al., 1,600 words) -> L2-SVM")
@@ -199,6 +359,8 @@ def _bovw_svm():
     # near their optimum (300 iterations, alpha 5e-5 to 5e-3, on features whitened with
     # eps 0.1) 71.6-73.0 %. LinearSVC (liblinear) would first copy the 45,000 x 6,400
     # features into its sparse format (4.6 GB).
+    from models import NeuralNetClassifier
+
     clf = NeuralNetClassifier(
         hidden_layer_sizes=(),
         loss="squared_hinge",

@@ -17,7 +17,6 @@ with ``joblib.hash`` at every call; ``scripts/bench_batch.py hash`` measures the
 import csv
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -31,8 +30,8 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from .batch import parallel_backend
-from .registry import make
+from ._runtime import atomic_target, check_backend, jsonable, parallel_backend
+from .registry import make_for
 
 _HASH = "sha256"  # hashlib's fastest here (SHA extensions): see scripts/bench_batch.py hash
 _MEMORY_LIMIT = 2 << 30  # bytes of arrays kept in this process's memory cache
@@ -179,9 +178,8 @@ class CachedFeatures(TransformerMixin, BaseEstimator):
             return
         folder = Path(self.cache_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".{key}.{os.getpid()}-{threading.get_ident()}.tmp"
-        joblib.dump(value, temp)
-        os.replace(temp, folder / f"{key}.joblib")
+        with atomic_target(folder / f"{key}.joblib") as temp:
+            joblib.dump(value, temp)
 
 
 def _remember(key, value):
@@ -346,49 +344,6 @@ def _outer_name(name):
     return name.replace("features__transformer__", "features__")
 
 
-def load_labelled(dataset=None, folder=None, *, size=None, n_jobs=-1):
-    """The labelled images of a shipped data set (``"digits"``) or of a class-folder tree.
-
-    Files that cannot be decoded are left out with a warning (see
-    :func:`pipelines.datasets.load_image_folder`) and listed in ``failures``.
-
-    Examples
-    --------
-    >>> from pipelines.search import load_labelled
-    >>> load_labelled("digits").images.shape
-    (1797, 8, 8)
-    """
-    from .datasets import load_dataset, load_image_folder
-
-    if folder is None:
-        return load_dataset(dataset or "digits")
-    data = load_image_folder(folder, size=size, n_jobs=n_jobs)
-    if data.labels is None:
-        raise ValueError(f"{str(folder)!r} has no class folders, so its images have no labels.")
-    if not isinstance(data.images, np.ndarray):
-        shapes = sorted({image.shape for image in data.images})[:3]
-        raise ValueError(
-            f"The images of {str(folder)!r} have different shapes ({shapes}, ...); "
-            "give a size to resize them to one shape."
-        )
-    return data
-
-
-def make_for(name, images):
-    """The named pipeline, set up for grey images when ``images`` are grey.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from pipelines.search import make_for
-    >>> make_for("pixels-svm", np.zeros((2, 8, 8))).steps[0][0]
-    'features'
-    """
-    from .datasets import is_grey
-
-    return make(name, grey=is_grey(images))
-
-
 # -- the search -------------------------------------------------------------------------------
 @dataclass
 class SearchResult:
@@ -486,8 +441,7 @@ def search(
     >>> sorted(result.best_params)
     ['clf__C']
     """
-    if backend not in ("loky", "dask"):
-        raise ValueError(f"Unknown backend {backend!r}; expected loky or dask.")
+    check_backend(backend, ("loky", "dask"))
     pipeline = make_for(name, X)
     valid = pipeline.get_params(deep=True)
     randomized = n_iter is not None
@@ -557,7 +511,7 @@ def write_search_report(result, out):
     out.mkdir(parents=True, exist_ok=True)
     written = [_write_cv_results(result.cv_results, out / "cv_results.csv")]
     best = {
-        "best_params": _json_value(result.best_params),
+        "best_params": jsonable(result.best_params),
         "best_score": result.best_score,
         "seconds": result.seconds,
     }
@@ -590,19 +544,7 @@ def _csv_value(value):
         return ""
     if isinstance(value, np.generic):
         value = value.item()
-    return value if isinstance(value, (int, float, str)) else json.dumps(_json_value(value))
-
-
-def _json_value(value):
-    if isinstance(value, dict):
-        return {k: _json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, type):
-        return value.__name__
-    return value if value is None or isinstance(value, (bool, int, float, str)) else repr(value)
+    return value if isinstance(value, (int, float, str)) else json.dumps(jsonable(value))
 
 
 def _heatmap(results, grid, path):

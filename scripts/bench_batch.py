@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.batch import extract_folder, parse_features
+from pipelines.batch import extract_folder
+from pipelines.cli.extract import parse_features
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,17 +15,11 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from features import RawPixels
-from pipelines import batch
-from pipelines.batch import (
-    HOLD_VARIABLE,
-    available_features,
-    build_extractor,
-    extract_folder,
-    feature_class,
-    parse_features,
-    parse_value,
-)
+from pipelines import _assembly
+from pipelines.batch import extract_folder
+from pipelines.cli.extract import parse_features, parse_value
 from pipelines.datasets import decode_image
+from pipelines.registry import EXTRACTORS, build_extractor, extractor_class
 from scripts import extract_features as script
 
 from ._numerics import bovw_atol
@@ -128,10 +122,10 @@ def test_size_resizes_every_image_and_flat_folders_have_no_labels(folder, tmp_pa
 
 
 @pytest.mark.blas
-@pytest.mark.parametrize("name", [n for n in available_features() if n != "pixels"])
+@pytest.mark.parametrize("name", [n for n in EXTRACTORS if n != "pixels"])
 def test_other_extractors_match_their_transform(folder, tmp_path, name):
     settings = {"n_words": 4, "n_training_patches": 500} if name == "bovw" else {}
-    spec = {name: settings, "pixels": {"grayscale": True}}
+    spec = {name: settings, "pixels": {"grey": True}}
     with threadpool_limits(1):  # BLAS threads on tiny k-means problems only contend
         extract_folder(folder, tmp_path / "out", features=spec, size=(24, 24), chunk_size=5)
         paths = (tmp_path / "out" / "paths.txt").read_text().splitlines()
@@ -149,12 +143,12 @@ def test_other_extractors_match_their_transform(folder, tmp_path, name):
 
 
 def _run_held(folder, out, hold):
-    """Run the script in a subprocess that stops for good at ``hold``; SIGKILL it there."""
-    env = {**os.environ, HOLD_VARIABLE: hold, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, str(ROOT / "scripts" / "extract_features.py"), str(folder)]
-    command += ["--out", str(out), "--chunk-size", "4", "--n-jobs", "1", "--quiet"]
+    """Run an extraction in a subprocess that stops for good at ``hold``; SIGKILL it there."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    marker = Path(out).with_name(Path(out).name + ".held")
+    command = [sys.executable, str(ROOT / "tests" / "_held_extraction.py")]
+    command += [str(folder), str(out), hold, str(marker)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    marker = Path(out) / ".hold"
     deadline = time.monotonic() + 60
     while not marker.exists():  # waits for a condition the process signals, not a guess
         assert process.poll() is None, process.communicate()[1].decode()
@@ -181,9 +175,9 @@ def test_restart_after_sigkill_gives_identical_output(folder, tmp_path, hold, do
 
 def test_rows_are_moved_when_the_final_header_is_shorter(folder, tmp_path, monkeypatch):
     extract_folder(folder, tmp_path / "reference", chunk_size=4)
-    real = batch._npy_header  # the header reserved for 25 rows is made 64 bytes longer
+    real = _assembly._npy_header  # the header reserved for 25 rows is made 64 bytes longer
     monkeypatch.setattr(
-        batch, "_npy_header", lambda shape: real(shape) + b" " * 64 * (shape[0] == 25)
+        _assembly, "_npy_header", lambda shape: real(shape) + b" " * 64 * (shape[0] == 25)
     )
     extract_folder(folder, tmp_path / "moved", chunk_size=4)
     _same_output(tmp_path / "reference", tmp_path / "moved")
@@ -237,11 +231,11 @@ def test_folder_of_other_files_refused(folder, tmp_path):
 def test_feature_specification():
     assert parse_value("4,4") == (4, 4) and parse_value("[2, 3]") == [2, 3]
     assert parse_value("none") is None and parse_value("L2-Hys") == "L2-Hys"
-    config = {"pixels": {"grayscale": False, "size": [8, 8]}}
-    spec = parse_features(None, ["pixels.grayscale=true"], config)
-    assert spec == {"pixels": {"grayscale": True, "size": (8, 8)}}
-    assert feature_class("pixels") is RawPixels
-    names = ", ".join(available_features())
+    config = {"pixels": {"grey": False, "size": [8, 8]}}
+    spec = parse_features(None, ["pixels.grey=true"], config)
+    assert spec == {"pixels": {"grey": True, "size": (8, 8)}}
+    assert extractor_class("pixels") is RawPixels
+    names = ", ".join(EXTRACTORS)
     with pytest.raises(ValueError, match=re.escape(f"Unknown feature 'sift'; available: {names}.")):
         parse_features("pixels,sift")
     with pytest.raises(
@@ -252,7 +246,7 @@ def test_feature_specification():
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_features("pixels", ["hog.orientations=4"])
     with pytest.raises(ValueError, match=re.escape("Expected a setting NAME.PARAMETER=VALUE")):
-        parse_features("pixels", ["grayscale"])
+        parse_features("pixels", ["grey"])
 
 
 def test_script_usage_errors(folder, tmp_path, capsys):

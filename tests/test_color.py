@@ -16,10 +16,11 @@ from features.color import (
     ColorHistogram,
     bin_lookup_tables,
     color_histogram,
-    color_histogram_reference,
     convert_color,
     grid_cell_map,
 )
+
+from ._oracles import color_histogram_reference
 
 RGB_RANGES = [(0, 256)] * 3
 
@@ -131,7 +132,7 @@ def test_hsv_joint_equals_histogramdd_over_true_ranges():
 def test_float_images_bin_as_their_uint8_equivalents(dtype):
     batch = REAL[1]
     floats = batch.astype(dtype) / dtype(255)
-    for space in ["rgb", "hsv", "gray"]:
+    for space in ["rgb", "hsv", "grey"]:
         hist = ColorHistogram(bins=7, color_space=space, grid=(2, 2), normalize=None)
         assert_array_equal(hist.fit_transform(floats), hist.fit_transform(batch))
 
@@ -226,16 +227,16 @@ def test_batch_conversion_equals_per_image_conversion():
         ("hsv", cv2.COLOR_RGB2HSV),
         ("lab", cv2.COLOR_RGB2LAB),
         ("ycrcb", cv2.COLOR_RGB2YCrCb),
-        ("gray", cv2.COLOR_RGB2GRAY),
+        ("grey", cv2.COLOR_RGB2GRAY),
     ]:
         expected = np.stack([cv2.cvtColor(image, code) for image in batch])
         assert_array_equal(convert_color(batch, space), expected)
 
 
-def test_gray_accepts_grey_and_colour_images():
+def test_grey_accepts_grey_and_colour_images():
     colour = REAL[0]
     grey = np.stack([cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in colour])
-    hist = ColorHistogram(bins=16, color_space="gray", grid=(2, 2), normalize=None)
+    hist = ColorHistogram(bins=16, color_space="grey", grid=(2, 2), normalize=None)
     from_grey = hist.fit_transform(grey)
     assert_array_equal(hist.fit_transform(colour), from_grey)
     for image, row in zip(grey, from_grey):
@@ -247,7 +248,7 @@ def test_digits_float_grey_images():
     from sklearn.datasets import load_digits
 
     images = (load_digits().images / 16).astype(np.float32)
-    features = ColorHistogram(bins=4, color_space="gray", grid=(2, 2)).fit_transform(images)
+    features = ColorHistogram(bins=4, color_space="grey", grid=(2, 2)).fit_transform(images)
     assert features.shape == (len(images), 16)
     assert_allclose(features.reshape(-1, 4, 4).sum(axis=2), 1, rtol=1e-6)
 
@@ -296,9 +297,9 @@ def test_feature_names_follow_the_layout():
             "tuple of 3 such ints (one per channel of 'lab'). Got (8, 0, 8) instead.",
         ),
         (
-            dict(bins=(8, 8, 8), color_space="gray"),
+            dict(bins=(8, 8, 8), color_space="grey"),
             "The 'bins' parameter of ColorHistogram must be an int in the range [1, inf) or a "
-            "tuple of 1 such ints (one per channel of 'gray'). Got (8, 8, 8) instead.",
+            "tuple of 1 such ints (one per channel of 'grey'). Got (8, 8, 8) instead.",
         ),
         (
             dict(grid=(0, 2)),

@@ -26,7 +26,7 @@ _GREY = _RNG.integers(0, 256, size=(6, 24, 20), dtype=np.uint8)
 
 CASES = [
     (RawPixels(), _COLOUR),
-    (RawPixels(grayscale=True, size=(12, 10)), _COLOUR),
+    (RawPixels(grey=True, size=(12, 10)), _COLOUR),
     (HOG(pixels_per_cell=(4, 4), cells_per_block=(2, 2)), _GREY),
     (HOG(pixels_per_cell=(6, 5), cells_per_block=(1, 1)), _COLOUR),
     (ColorHistogram(bins=4, grid=(2, 2)), _COLOUR),
@@ -57,7 +57,7 @@ def _assert_same_features(est, images, actual, desired):
     """
     if isinstance(est, BagOfVisualWords):
         atol = bovw_atol(est, desired)
-    elif isinstance(est, RawPixels) and (est.size is not None or est.grayscale):
+    elif isinstance(est, RawPixels) and (est.size is not None or est.grey):
         rows, cols = est.size or images.shape[1:3]
         area = (-(-images.shape[1] // rows) + 1) * (-(-images.shape[2] // cols) + 1)
         atol = float32_atol(area + 3, 1.0)

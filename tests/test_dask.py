@@ -43,7 +43,7 @@ def test_batch_extraction_on_dask_equals_loky(folder, tmp_path, cluster):
 def test_grid_search_on_dask_equals_loky(cluster):
     data = load_dataset("digits")
     data = data.subset(np.random.default_rng(0).permutation(len(data))[:300])
-    grid = {"clf__C": [1e-4, 1e-3], "features__grayscale": [False], "clf__random_state": [0]}
+    grid = {"clf__C": [1e-4, 1e-3], "features__grey": [False], "clf__random_state": [0]}
     clear_memory_cache()
     local = search("pixels-softmax", data.images, data.labels, grid, cv=3, n_jobs=1)
     clear_memory_cache()

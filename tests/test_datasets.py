@@ -97,7 +97,7 @@ def test_stray_images_outside_class_folders_are_reported(tmp_path):
 def test_flat_folder_has_no_labels(tmp_path):
     for i in range(3):
         _write(tmp_path / f"{i}.bmp", RNG.integers(0, 256, (5, 6, 3), dtype=np.uint8))
-    data = load_image_folder(tmp_path, grayscale=True)
+    data = load_image_folder(tmp_path, grey=True)
     assert data.labels is None and data.class_names == []
     assert data.images.shape == (3, 5, 6)
 

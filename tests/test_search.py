@@ -9,14 +9,13 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from features import RawPixels
-from pipelines.datasets import load_dataset
+from pipelines.datasets import load_dataset, load_labelled
 from pipelines.model_files import load_model
 from pipelines.search import (
     CachedFeatures,
     candidate_seconds,
     clear_memory_cache,
     content_key,
-    load_labelled,
     parse_grid,
     search,
     write_search_report,
@@ -105,15 +104,15 @@ def test_search_extracts_once_per_fold_and_matches_an_uncached_search(digits, mo
 
 
 def test_feature_grid_names_report_and_heatmap(digits, tmp_path):
-    grid = {"features__grayscale": [False, True], "clf__C": [1e-3, 1e-2]}
+    grid = {"features__grey": [False, True], "clf__C": [1e-3, 1e-2]}
     result = search("pixels-softmax", digits.images, digits.labels, grid, cv=2)
     written = write_search_report(result, tmp_path)
     assert sorted(p.name for p in written) == ["best_params.json", "cv_results.csv", "heatmap.png"]
     with open(tmp_path / "cv_results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 4 and "param_features__grayscale" in rows[0]
+    assert len(rows) == 4 and "param_features__grey" in rows[0]
     best = json.loads((tmp_path / "best_params.json").read_text())
-    assert set(best["best_params"]) == {"features__grayscale", "clf__C"}
+    assert set(best["best_params"]) == {"features__grey", "clf__C"}
     assert (tmp_path / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
 
 

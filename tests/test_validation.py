@@ -130,7 +130,7 @@ def test_resize_matches_opencv_per_image():
 def test_grey_conversion_matches_opencv():
     images = RNG.integers(0, 256, (5, 6, 7, 3), dtype=np.uint8)
     expected = np.stack([cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in images])
-    np.testing.assert_array_equal(prepare_chunk(images, owner="X", channels="gray"), expected)
+    np.testing.assert_array_equal(prepare_chunk(images, owner="X", channels="grey"), expected)
 
 
 def test_list_of_mixed_shapes_is_resized_with_size():

@@ -1,0 +1,58 @@
+"""Predict the class of image files with a model file; print CSV path,class,probability,error.
+
+Each image is decoded as the training images were (grey or RGB) and resized to their size
+when it differs. probability is that of the predicted class when the model gives
+probabilities (softmax, neural network), else empty (linear SVM). A file that cannot be read
+as an image gets a line with its error and the exit code is 1; the others are still predicted.
+Model files must be skops files holding only trusted types; a pickle needs --allow-pickle.
+
+examples:
+  visionfeatures predict digits.skops seven.png two.png > predictions.csv
+"""
+
+import csv
+import sys
+
+from ._common import fail, parser_for
+
+
+def build_parser(prog=None):
+    parser = parser_for(__doc__, prog)
+    parser.add_argument("model", metavar="MODEL", help="a model file written by train")
+    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    parser.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="also trust this type named in a refusal (repeatable; only for files you trust)",
+    )
+    parser.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="read a pickle model file (runs any code in it: only files you made)",
+    )
+    return parser
+
+
+def main(argv=None, prog=None):
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    prog = parser.prog
+
+    from ..model_files import load_model, predict_files
+
+    try:
+        content = load_model(args.model, trusted=args.trust, allow_pickle=args.allow_pickle)
+    except (OSError, ValueError) as exc:
+        return fail(prog, exc)
+    rows = predict_files(content, args.images)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["path", "class", "probability", "error"])
+    for row in rows:
+        probability = "" if row["probability"] is None else f"{row['probability']:.6f}"
+        writer.writerow([row["path"], row["class"] or "", probability, row["error"] or ""])
+    failed = [row for row in rows if row["error"]]
+    if failed:
+        return fail(prog, f"{len(failed)} of {len(rows)} files could not be predicted")
+    return 0
