@@ -180,7 +180,14 @@ def hog_cell_histograms(images, *, orientations=9, pixels_per_cell=(8, 8), trans
     >>> float(hist[0, 0, 1, 0])  # cols 11 and 12 of the middle cell see a vertical edge
     63.75
     """
-    owner = "hog_cell_histograms"
+    images, orientations, pixels_per_cell = _check_cell_params(
+        images, orientations, pixels_per_cell, "hog_cell_histograms"
+    )
+    hist = _cell_histograms(images, orientations, pixels_per_cell, transform_sqrt)
+    return hist.astype(np.float32)
+
+
+def _check_cell_params(images, orientations, pixels_per_cell, owner):
     images = as_image_batch(images, owner=owner)
     orientations = _check_orientations(orientations, owner)
     pixels_per_cell = check_pair(pixels_per_cell, "pixels_per_cell", owner)
@@ -191,8 +198,7 @@ def hog_cell_histograms(images, *, orientations=9, pixels_per_cell=(8, 8), trans
             f"pixels_per_cell={pixels_per_cell}: need at least {pixels_per_cell[0]} rows and "
             f"{pixels_per_cell[1]} cols."
         )
-    hist = _cell_histograms(images, orientations, pixels_per_cell, transform_sqrt)
-    return hist.astype(np.float32)
+    return images, orientations, pixels_per_cell
 
 
 def _check_block_params(images, orientations, pixels_per_cell, cells_per_block, block_norm, owner):
@@ -268,6 +274,10 @@ def hog_features(
        histograms with ``block_norm`` (eps = 1e-5);
     5. concatenate the blocks in (block row, block col, cell row, cell col, bin) order.
 
+    With ``block_norm=None`` steps 4-5 become: concatenate the unnormalised cell histograms in
+    (cell row, cell col, bin) order (the lecture's per-cell histograms; ``cells_per_block`` is
+    not used).
+
     uint8 images without ``transform_sqrt`` take the table route (their gradients are
     integers in [-255, 255], magnitude and bin come from 511 x 511 tables); everything else
     computes magnitude and orientation with NumPy. Steps 3-4 run in numba kernels over the
@@ -283,9 +293,10 @@ def hog_features(
         Cell size (rows, cols).
     cells_per_block : int or pair of int, default=(3, 3)
         Block size in cells (rows, cols).
-    block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"}, default="L2-Hys"
+    block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"} or None, default="L2-Hys"
         ``L1``: v / (|v|_1 + eps); ``L1-sqrt``: its square root; ``L2``: v / sqrt(|v|_2^2 +
-        eps^2); ``L2-Hys``: L2, clip at 0.2, L2 again.
+        eps^2); ``L2-Hys``: L2, clip at 0.2, L2 again. None: no blocks, the cell histograms
+        of :func:`hog_cell_histograms` unnormalised.
     transform_sqrt : bool, default=False
         Power-law (square root) compression of the pixel values first.
     dtype : {np.float32, np.float64}, default=np.float32
@@ -302,7 +313,16 @@ def hog_features(
     >>> images = rng.integers(0, 256, size=(4, 128, 64), dtype=np.uint8)
     >>> hog_features(images, cells_per_block=(2, 2)).shape
     (4, 3780)
+    >>> hog_features(images, block_norm=None).shape  # 16 x 8 cells of 9 bins
+    (4, 1152)
     """
+    if block_norm is None:
+        images, orientations, pixels_per_cell = _check_cell_params(
+            images, orientations, pixels_per_cell, "hog_features"
+        )
+        check_pair(cells_per_block, "cells_per_block", "hog_features")
+        hist = _cell_histograms(images, orientations, pixels_per_cell, transform_sqrt)
+        return hist.reshape(len(hist), -1).astype(dtype)
     images, orientations, pixels_per_cell, cells_per_block = _check_block_params(
         images, orientations, pixels_per_cell, cells_per_block, block_norm, "hog_features"
     )
@@ -431,8 +451,10 @@ class HOG(BaseImageTransformer):
         Cell size (rows, cols).
     cells_per_block : int or pair of int, default=(3, 3)
         Block size in cells (rows, cols); blocks overlap with a stride of one cell.
-    block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"}, default="L2-Hys"
-        Block normalisation (eps = 1e-5).
+    block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"} or None, default="L2-Hys"
+        Block normalisation (eps = 1e-5). None: the unnormalised cell histograms, in (cell
+        row, cell col, bin) order, without blocks (``cells_per_block`` is then not used):
+        the lecture's per-cell histograms, one mean gradient magnitude per bin and cell.
     transform_sqrt : bool, default=False
         Square root of the pixel values first (power-law compression).
     size : tuple of (int, int) or None, default=None
@@ -479,7 +501,7 @@ class HOG(BaseImageTransformer):
         "orientations": [Interval(Integral, 1, None, closed="left")],
         "pixels_per_cell": [Interval(Integral, 1, None, closed="left"), tuple, list],
         "cells_per_block": [Interval(Integral, 1, None, closed="left"), tuple, list],
-        "block_norm": [StrOptions(set(BLOCK_NORMS))],
+        "block_norm": [StrOptions(set(BLOCK_NORMS)), None],
         "transform_sqrt": ["boolean"],
         "dtype": [Options(type, {np.float32, np.float64})],
     }
@@ -515,11 +537,15 @@ class HOG(BaseImageTransformer):
 
     def _min_image_shape(self):
         pixels_per_cell, cells_per_block = self._pairs()
+        if self.block_norm is None:
+            return pixels_per_cell, f"pixels_per_cell={pixels_per_cell}"
         reason = f"pixels_per_cell={pixels_per_cell} and cells_per_block={cells_per_block}"
         return min_image_shape(pixels_per_cell, cells_per_block), reason
 
     def _n_output_features(self):
         pixels_per_cell, cells_per_block = self._pairs()
+        if self.block_norm is None:
+            return int(np.prod(_n_cells(self.image_shape_, pixels_per_cell))) * self.orientations
         return n_hog_features(
             self.image_shape_,
             orientations=self.orientations,
@@ -530,6 +556,13 @@ class HOG(BaseImageTransformer):
     def _feature_names(self):
         pixels_per_cell, (block_rows, block_cols) = self._pairs()
         n_cell_rows, n_cell_cols = _n_cells(self.image_shape_, pixels_per_cell)
+        if self.block_norm is None:
+            return [
+                f"cell{r}_{c}_bin{o}"
+                for r in range(n_cell_rows)
+                for c in range(n_cell_cols)
+                for o in range(self.orientations)
+            ]
         return [
             f"block{br}_{bc}_cell{br + r}_{bc + c}_bin{o}"
             for br in range(n_cell_rows - block_rows + 1)

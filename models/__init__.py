@@ -2,8 +2,15 @@
 
 from .activations import ACTIVATIONS
 from .losses import LOSSES
-from .network import NeuralNetClassifier
+from .network import EarlyStoppingWarning, NeuralNetClassifier
 from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
 
-__all__ = ["ACTIVATIONS", "LOSSES", "OPTIMIZERS", "SCHEDULES", "NeuralNetClassifier"]
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "EarlyStoppingWarning",
+    "NeuralNetClassifier",
+]

@@ -40,14 +40,32 @@ __all__ = [
 
 
 class _Elementwise:
+    """An element-wise activation: a subclass writes ``_f(z)`` and ``_df(grad, a)`` side by
+    side, the derivative in terms of the output ``a``."""
+
     pieces = 1
     he_init = False  # Glorot initialisation unless a subclass says otherwise
 
     def forward(self, z):
+        """``a = f(z)`` and the cache for :meth:`backward` (``a`` itself).
+
+        Parameters
+        ----------
+        z : ndarray
+            Pre-activations; overwritten (``a`` may be ``z``'s memory).
+
+        Returns
+        -------
+        a, cache : ndarray, ndarray
+        """
         a = self._f(z)
         return a, a
 
     def backward(self, grad_a, a):
+        """``grad_z = grad_a * f'(z)``, with ``f'`` written in terms of the cached output ``a``.
+
+        ``grad_a`` is overwritten and returned.
+        """
         return self._df(grad_a, a)
 
     def __repr__(self):
@@ -105,7 +123,11 @@ class ReLU(_Elementwise):
 
 
 class LeakyReLU(_Elementwise):
-    """f(z) = z if z > 0 else negative_slope * z; f' = 1 or negative_slope (Maas et al. 2013)."""
+    """f(z) = z if z > 0 else negative_slope * z; f' = 1 or negative_slope (Maas et al. 2013).
+
+    The default slope 0.01 is Maas et al.'s and PyTorch's; the lecture's ``max(0.2 z, z)`` is
+    ``LeakyReLU(negative_slope=0.2)``.
+    """
 
     he_init = True
 
@@ -192,6 +214,18 @@ class Maxout:
         self.pieces = pieces
 
     def forward(self, z):
+        """The max over each unit's pieces, and the index of the winning piece as cache.
+
+        Parameters
+        ----------
+        z : ndarray of shape (n, pieces * units)
+            Pre-activations, piece by piece (left unchanged).
+
+        Returns
+        -------
+        a : ndarray of shape (n, units)
+        winner : ndarray of shape (n, units), int8
+        """
         blocks = z.reshape(z.shape[0], self.pieces, -1)
         a = blocks[:, 0].copy()
         winner = np.zeros(a.shape, dtype=np.int8)
@@ -202,6 +236,8 @@ class Maxout:
         return a, winner
 
     def backward(self, grad_a, winner):
+        """Each unit's gradient sent to its winning piece, zeros to the others:
+        (n, units) -> (n, pieces * units)."""
         n, units = grad_a.shape
         grad_z = np.empty((n, self.pieces, units), dtype=grad_a.dtype)
         for k in range(self.pieces):

@@ -18,6 +18,14 @@ gradient (it is a scratch buffer of the network); pass a copy to keep it.
     classifier of Coates, Lee & Ng 2011): with ``t_ij = +1`` for ``j = y_i`` and ``-1``
     otherwise, ``L = 1/n sum_i sum_j max(0, 1 - t_ij s_ij)^2``;
     ``dL/ds_ij = -2 t_ij max(0, 1 - t_ij s_ij) / n``. Smooth, so L-BFGS suits it.
+``squared_error``
+    the squared error to one-hot targets (the L2 loss of the lecture's 20-line network,
+    Rumelhart, Hinton & Williams 1986): with ``t_ij = 1`` for ``j = y_i`` and 0 otherwise,
+    ``L = 1/n sum_i sum_j (s_ij - t_ij)^2``; ``dL/ds = 2 (s - t) / n``. No ``1/2`` in front,
+    as in the lecture (whose sum over the batch is ``n`` times this mean).
+
+``has_proba`` says whether the scores are logits of probabilities (``softmax(scores)``): the
+network offers ``predict_proba`` only for such a loss.
 
 The L2 penalty ``alpha * ||W||^2`` is added by the network, not here.
 
@@ -37,6 +45,7 @@ __all__ = [
     "MulticlassHinge",
     "OneVsRestSquaredHinge",
     "SoftmaxCrossEntropy",
+    "SquaredError",
     "get",
     "softmax",
 ]
@@ -62,6 +71,15 @@ class SoftmaxCrossEntropy:
     has_proba = True
 
     def __call__(self, scores, y):
+        """Mean loss of ``scores`` (n, n_classes) for labels ``y`` (n,) and its gradient.
+
+        ``scores`` is overwritten: the gradient is returned in its memory.
+
+        Returns
+        -------
+        value : float
+        grad : ndarray of shape (n, n_classes)
+        """
         n = scores.shape[0]
         rows = np.arange(n)
         shifted = scores - scores.max(axis=1, keepdims=True)
@@ -82,6 +100,15 @@ class MulticlassHinge:
     has_proba = False
 
     def __call__(self, scores, y):
+        """Mean loss of ``scores`` (n, n_classes) for labels ``y`` (n,) and its gradient.
+
+        ``scores`` is overwritten: the gradient is returned in its memory.
+
+        Returns
+        -------
+        value : float
+        grad : ndarray of shape (n, n_classes)
+        """
         n = scores.shape[0]
         rows = np.arange(n)
         margins = scores - scores[rows, y][:, np.newaxis]
@@ -106,6 +133,15 @@ class OneVsRestSquaredHinge:
     has_proba = False
 
     def __call__(self, scores, y):
+        """Mean loss of ``scores`` (n, n_classes) for labels ``y`` (n,) and its gradient.
+
+        ``scores`` is overwritten: the gradient is returned in its memory.
+
+        Returns
+        -------
+        value : float
+        grad : ndarray of shape (n, n_classes)
+        """
         n = scores.shape[0]
         rows = np.arange(n)
         # margins 1 - t * s, with t = -1 everywhere but +1 at the true class
@@ -122,15 +158,53 @@ class OneVsRestSquaredHinge:
         return "OneVsRestSquaredHinge()"
 
 
+class SquaredError:
+    """Squared error to one-hot targets; see the module docstring.
+
+    Examples
+    --------
+    >>> value, grad = SquaredError()(np.array([[0.5, 0.0], [0.0, 2.0]]), np.array([0, 1]))
+    >>> value  # ((0.5 - 1)^2 + (2 - 1)^2) / 2
+    0.625
+    >>> grad
+    array([[-0.5,  0. ],
+           [ 0. ,  1. ]])
+    """
+
+    has_proba = False
+
+    def __call__(self, scores, y):
+        """Mean squared error of ``scores`` to the one-hot targets of ``y``, and its gradient.
+
+        ``scores`` is overwritten: the gradient is returned in its memory.
+        """
+        residual = scores
+        n = residual.shape[0]
+        residual[np.arange(n), y] -= 1
+        value = float(np.einsum("ij,ij->", residual, residual, dtype=np.float64)) / n
+        residual *= 2 / n
+        return value, residual
+
+    def __repr__(self):
+        return "SquaredError()"
+
+
 LOSSES = {
     "softmax": SoftmaxCrossEntropy,
     "svm": MulticlassHinge,
     "squared_hinge": OneVsRestSquaredHinge,
+    "squared_error": SquaredError,
 }
 
 
 def get(name):
-    """Return the loss called ``name`` (``"softmax"``, ``"svm"`` or ``"squared_hinge"``)."""
+    """Return the loss called ``name`` (a key of :data:`LOSSES`).
+
+    Examples
+    --------
+    >>> get("squared_error")
+    SquaredError()
+    """
     if name not in LOSSES:
         raise ValueError(f"Unknown loss {name!r}; expected one of {sorted(LOSSES)}.")
     return LOSSES[name]()

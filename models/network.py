@@ -1,8 +1,9 @@
 """A NumPy neural-network classifier with the optimisers, activations and losses of the lecture.
 
 The network is a stack of fully connected layers ``z = a W + b`` with one activation for the
-hidden layers and a linear output layer scored by the loss (softmax cross-entropy or the
-multiclass hinge). ``hidden_layer_sizes=()`` gives the linear softmax / SVM classifier.
+hidden layers and a linear output layer scored by the loss (softmax cross-entropy, the
+multiclass hinge, the one-vs-rest squared hinge or the squared error to one-hot targets).
+``hidden_layer_sizes=()`` gives the linear softmax / SVM classifier.
 
 Training, for each epoch:
 
@@ -12,7 +13,8 @@ Training, for each epoch:
 3. optimiser step with the schedule's multiplier ``eta_t`` (fused, in-place updates);
 4. record the mean batch loss in ``loss_curve_`` (and the validation accuracy in
    ``validation_scores_`` with ``early_stopping``); stop once it has not improved by ``tol``
-   for ``n_iter_no_change`` epochs.
+   for ``n_iter_no_change`` epochs (with ``early_stopping``, an ``EarlyStoppingWarning`` says
+   so).
 
 ``optimizer="lbfgs"`` instead minimises the full-batch loss with SciPy's L-BFGS-B.
 
@@ -43,7 +45,7 @@ from tqdm.auto import tqdm
 from . import activations, losses, optimizers, schedules
 from ._param import Interval, Options, StrOptions, _fit_context, validate_data
 
-__all__ = ["NeuralNetClassifier"]
+__all__ = ["EarlyStoppingWarning", "NeuralNetClassifier"]
 
 _PREDICT_CHUNK = 4096  # rows per forward pass at prediction time (bounds memory)
 _GRAM_CHUNK = 4096  # rows per block of the Gram matrix of init="least_squares"
@@ -72,11 +74,20 @@ class _Workspace:
         self.d = [np.empty((batch_size, W.shape[0]), dtype=dtype) for W in coefs[1:]]
 
 
-@njit(cache=True, nogil=True)
-def _add_scaled(out, x, scale):
-    """``out += scale * x`` in one pass (BLAS axpy was ten times slower here, threaded)."""
-    for i in range(out.size):
-        out[i] += scale * x[i]
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _add_penalty(grad, w, scale):
+    """``grad += scale * w`` and ``sum(w * w)`` in one pass over memory.
+
+    BLAS axpy was ten times slower here (threaded), and a separate dot product reads ``w``
+    again. The sum is float64 and may be reassociated (so that it vectorises); ``grad`` gets
+    exactly ``grad + scale * w``, rounded after the product (no fused multiply-add).
+    """
+    total = 0.0
+    for i in range(w.size):
+        wi = w[i]
+        total += wi * wi
+        grad[i] += scale * wi
+    return total
 
 
 def _solve_spd(a, b):
@@ -88,11 +99,16 @@ def _solve_spd(a, b):
 
 
 def _has_proba(estimator):
-    return estimator.loss == "softmax"
+    return losses.LOSSES[estimator.loss].has_proba
 
 
 def _is_stochastic(estimator):
-    return estimator.optimizer != "lbfgs"
+    return not optimizers.OPTIMIZERS[estimator.optimizer].full_batch
+
+
+class EarlyStoppingWarning(UserWarning):
+    """Early stopping ended a fit: the validation score stopped improving before
+    ``max_epochs``. The message gives the epochs run and the epoch whose parameters are kept."""
 
 
 class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
@@ -106,37 +122,44 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 "maxout"}, default="relu"
         Activation of the hidden layers (see :mod:`models.activations`).
     negative_slope : float, default=0.01
-        Slope of ``leaky_relu`` for negative inputs.
+        Slope of ``leaky_relu`` for negative inputs (0.01: Maas et al. and PyTorch; the
+        lecture's ``max(0.2 x, x)`` is ``negative_slope=0.2``).
     elu_alpha : float, default=1.0
         Saturation value ``-elu_alpha`` of ``elu``.
     maxout_pieces : int, default=2
         Linear pieces per ``maxout`` unit.
-    loss : {"softmax", "svm", "squared_hinge"}, default="softmax"
-        Cross-entropy of the softmax, the multiclass hinge loss, or the one-vs-rest squared
-        hinge of an L2-SVM (as ``LinearSVC``; see :mod:`models.losses`).
+    loss : {"softmax", "svm", "squared_hinge", "squared_error"}, default="softmax"
+        Cross-entropy of the softmax, the multiclass hinge loss, the one-vs-rest squared
+        hinge of an L2-SVM (as ``LinearSVC``), or the squared error to one-hot targets (the
+        lecture's 20-line network); see :mod:`models.losses`. ``predict_proba`` exists for
+        the losses whose ``has_proba`` is true (softmax).
     alpha : float, default=0.0
         L2 penalty ``alpha * ||W||^2`` added to the mean loss (weights only, not biases).
-    optimizer : {"adamw", "adam", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", \
-"lbfgs"}, default="adamw"
-        Update rule (see :mod:`models.optimizers`). Hyper-parameters an optimiser does not use
-        are ignored.
+    optimizer : {"adamw", "adam", "sgd", "momentum", "nesterov", "sgdw", "adagrad", \
+"rmsprop", "lbfgs"}, default="adamw"
+        Update rule (see :mod:`models.optimizers`). Each optimiser receives the parameters
+        below that name it; the others are ignored.
     learning_rate : float, default=1e-3
         Step size of every optimiser but lbfgs.
     momentum : float, default=0.9
-        Momentum of ``momentum`` and ``nesterov``.
+        Momentum of ``momentum``, ``nesterov`` and ``sgdw``.
     decay_rate : float, default=0.99
         Decay of the squared-gradient average of ``rmsprop``.
     beta1, beta2 : float, default=0.9, 0.999
         Moment decays of ``adam`` and ``adamw``.
     eps : float, default=1e-8
-        Added to the denominators of ``adagrad``, ``rmsprop``, ``adam`` and ``adamw``.
+        Added to the denominators of ``adagrad``, ``rmsprop``, ``adam`` and ``adamw``
+        (PyTorch's default; the lecture's AdaGrad and RMSProp code uses ``eps=1e-7``).
     weight_decay : float, default=1e-5
-        Decoupled weight decay of ``adamw`` per step, not multiplied by ``learning_rate``
-        (Loshchilov & Hutter; PyTorch's ``weight_decay=0.01`` at ``lr=1e-3`` is ``1e-5``).
-    schedule : {"constant", "step", "cosine"} or callable, default="constant"
+        Decoupled weight decay of ``adamw`` and ``sgdw`` per step, not multiplied by
+        ``learning_rate`` (Loshchilov & Hutter; PyTorch's ``weight_decay=0.01`` at ``lr=1e-3``
+        is ``1e-5``). It decays every parameter, biases included.
+    schedule : {"constant", "step", "cosine", "warm_restarts"} or callable, default="constant"
         Learning-rate multiplier ``eta_t = schedule(epoch, max_epochs)``: ``"step"`` divides it
         by 10 after each third of ``max_epochs``, ``"cosine"`` goes from 1 to 0 over
-        ``max_epochs``. A :mod:`models.schedules` object gives other settings (warm-up...).
+        ``max_epochs``, ``"warm_restarts"`` does so in 3 cycles of 1, 2 and 4 sevenths of
+        ``max_epochs`` (SGDR). A :mod:`models.schedules` object gives other settings
+        (warm-up, cycles...).
     batch_size : int, default=16
         Samples per mini-batch (clipped to the number of samples).
     max_epochs : int, default=1000
@@ -146,9 +169,10 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         as no improvement; for lbfgs, the gradient tolerance.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified when every class has
-        room on both sides), score it after each
-        epoch, stop when it has not improved for ``n_iter_no_change`` epochs and keep the best
-        parameters. Ignored by lbfgs.
+        room on both sides), score it after each epoch, stop when it has not improved for
+        ``n_iter_no_change`` epochs and keep the best parameters (of the last epoch with the
+        best score, on ties); a fit that ends this way warns ``EarlyStoppingWarning``. Ignored
+        by lbfgs.
     validation_fraction : float, default=0.1
         Share of the training data held out by ``early_stopping``.
     n_iter_no_change : int, default=10
@@ -157,6 +181,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Shuffle the samples before each epoch.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, shuffling and validation split.
+    fit_intercept : bool, default=True
+        Give every layer a bias. False keeps the biases at 0 (their gradient is 0), as in the
+        lecture's 20-line network.
     init : {"random", "least_squares"}, default="random"
         Starting parameters of ``fit``. "random": see Notes. "least_squares", for networks
         without hidden layers only: the minimiser of the same penalised objective with the
@@ -241,6 +268,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
+        "fit_intercept": ["boolean"],
         "init": [StrOptions({"random", "least_squares"})],
         "dtype": [Options(type, {np.float32, np.float64})],
         "verbose": ["verbose"],
@@ -273,6 +301,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         n_iter_no_change=10,
         shuffle=True,
         random_state=None,
+        fit_intercept=True,
         init="random",
         dtype=np.float32,
         verbose=False,
@@ -301,6 +330,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.shuffle = shuffle
         self.random_state = random_state
+        self.fit_intercept = fit_intercept
         self.init = init
         self.dtype = dtype
         self.verbose = verbose
@@ -309,6 +339,11 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Train the network on ``X`` (n_samples, n_features) and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
 
         Returns
         -------
@@ -321,7 +356,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self._start(X.shape[1])
         if self.init == "least_squares":
             self._least_squares_start(X, y)
-        if self.optimizer == "lbfgs":
+        if not _is_stochastic(self):
             self._fit_lbfgs(X, y)
             return self
         X_val = y_val = None
@@ -340,6 +375,18 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         if self.early_stopping:
             self._set_params(self._best_params)
             del self._best_params
+            if converged and self.n_epochs_ < self.max_epochs:
+                scores = self.validation_scores_  # the last epoch with the best score
+                best_epoch = len(scores) - int(np.argmax(scores[::-1]))
+                warnings.warn(
+                    f"NeuralNetClassifier stopped early after {self.n_epochs_} of "
+                    f"max_epochs={self.max_epochs} epochs: the validation accuracy did not "
+                    f"improve by tol={self.tol} for n_iter_no_change={self.n_iter_no_change} "
+                    f"epochs; the parameters of epoch {best_epoch} (validation accuracy "
+                    f"{self.best_validation_score_:.4f}) are kept.",
+                    EarlyStoppingWarning,
+                    stacklevel=3,
+                )
         if not converged and self._schedule_fn()(self.max_epochs, self.max_epochs) > 0:
             # (a schedule that ends at 0, like "cosine", finishes its training by design)
             warnings.warn(
@@ -389,20 +436,48 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X):
         """Scores of the output layer: (n_samples, n_classes), or (n_samples,) for two classes
-        (score of ``classes_[1]`` minus score of ``classes_[0]``)."""
+        (score of ``classes_[1]`` minus score of ``classes_[0]``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
+        """
         scores = self._scores(X)
         if scores.shape[1] == 2:
             return scores[:, 1] - scores[:, 0]
         return scores
 
     def predict(self, X):
-        """Class of the highest score for each sample."""
+        """Class of the highest score for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
         scores = self._scores(X)
         return self.classes_[scores.argmax(axis=1)]
 
     @available_if(_has_proba)
     def predict_proba(self, X):
-        """Softmax probabilities (n_samples, n_classes); only with ``loss="softmax"``."""
+        """Softmax probabilities (n_samples, n_classes); only for a loss with ``has_proba``
+        (``loss="softmax"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
         return losses.softmax(self._scores(X))
 
     @available_if(_has_proba)
@@ -438,14 +513,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         }.get(self.activation, {})
         self.activation_fn_ = activations.get(self.activation, **hyper)
         self.loss_fn_ = losses.get(self.loss)
-        self.optimizer_ = optimizers.get(
-            self.optimizer,
-            **{
-                k: getattr(self, k)
-                for k in optimizers.hyper_parameters(self.optimizer)
-                if hasattr(self, k)
-            },
-        )
+        self.optimizer_ = optimizers.get(self.optimizer, **self._optimizer_args())
         sizes = [n_features, *self._hidden_sizes(), len(self.classes_)]
         pieces = self.activation_fn_.pieces
         self.coefs_, self.intercepts_ = [], []
@@ -466,6 +534,22 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = None
         self.n_epochs_ = 0
+
+    def _optimizer_args(self):
+        """The estimator's parameters that the chosen optimiser takes, by name."""
+        lr = {"learning_rate": self.learning_rate}
+        adam = {**lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        return {
+            "sgd": lr,
+            "momentum": {**lr, "momentum": self.momentum},
+            "nesterov": {**lr, "momentum": self.momentum},
+            "sgdw": {**lr, "momentum": self.momentum, "weight_decay": self.weight_decay},
+            "adagrad": {**lr, "eps": self.eps},
+            "rmsprop": {**lr, "decay_rate": self.decay_rate, "eps": self.eps},
+            "adam": adam,
+            "adamw": {**adam, "weight_decay": self.weight_decay},
+            "lbfgs": {"max_iter": self.max_epochs, "tol": self.tol},
+        }[self.optimizer]
 
     def _least_squares_start(self, X, y):
         """Set the single layer to the ridge regression of +-1 targets (``init``)."""
@@ -526,15 +610,17 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         for layer in range(len(self.coefs_) - 1, -1, -1):
             W = self.coefs_[layer]
             np.matmul(outputs[layer].T, delta, out=grads[2 * layer])
-            np.sum(delta, axis=0, out=grads[2 * layer + 1])
+            if self.fit_intercept:
+                np.sum(delta, axis=0, out=grads[2 * layer + 1])
+            else:
+                grads[2 * layer + 1].fill(0)  # biases stay at 0
             if layer:
                 grad_a = np.matmul(delta, W.T, out=work.d[layer - 1][:m])
                 delta = act.backward(grad_a, caches[layer - 1])
         if self.alpha:
             for W, gW in zip(self.coefs_, grads[::2]):
-                flat = W.reshape(-1)
-                value += self.alpha * float(np.dot(flat, flat))
-                _add_scaled(gW.reshape(-1), flat, gW.dtype.type(2.0 * self.alpha))
+                scale = gW.dtype.type(2.0 * self.alpha)
+                value += self.alpha * float(_add_penalty(gW.reshape(-1), W.reshape(-1), scale))
         return value, grads
 
     def _scores(self, X):
@@ -589,7 +675,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 self.validation_scores_.append(score)
                 best = self.best_validation_score_
                 improved = best is None or score >= best + self.tol
-                if best is None or score > best:
+                if best is None or score >= best:  # on ties, the more trained parameters
                     self.best_validation_score_ = score
                     self._best_params = [p.copy() for p in params]
                 bar.set_postfix(loss=f"{self.loss_curve_[-1]:.4g}", val=f"{score:.4f}")

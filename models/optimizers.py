@@ -3,7 +3,12 @@
 ``opt.step(params, grads, lr_mult=1.0)`` updates every array of ``params`` in place from the
 matching array of ``grads``; the optimiser keeps its state (velocities, moments, step count)
 per parameter, created at the first step. ``lr_mult`` is the schedule's multiplier ``eta_t``
-(see :mod:`models.schedules`): it scales the learning rate (and, for AdamW, the weight decay).
+(see :mod:`models.schedules`): it scales the learning rate (and, for SGDW and AdamW, the
+decoupled weight decay).
+
+The defaults are PyTorch's (``eps=1e-8``); the lecture's AdaGrad and RMSProp code adds
+``1e-7`` to the denominator: ``get("adagrad", eps=1e-7)``. L-BFGS (``full_batch = True``) has
+no ``step``: it minimises a full-batch loss with ``minimize``.
 
 Each update is one fused pass over memory (a small Numba kernel per rule), so that a step
 costs little more than reading the arrays once; the kernels compute in the dtype of the
@@ -22,8 +27,6 @@ Examples
 array([ 0.71, -2.29])
 """
 
-import inspect
-
 import numpy as np
 import scipy.optimize
 from numba import njit
@@ -37,9 +40,9 @@ __all__ = [
     "AdamW",
     "Momentum",
     "Nesterov",
+    "SGDW",
     "RMSProp",
     "get",
-    "hyper_parameters",
 ]
 
 
@@ -63,6 +66,14 @@ def _momentum_kernel(w, g, v, lr, mu, nesterov):
         vi = mu * v[i] + g[i]
         v[i] = vi
         w[i] -= lr * (g[i] + mu * vi) if nesterov else lr * vi
+
+
+@_kernel
+def _sgdw_kernel(w, g, m, lr, mu, decay):
+    for i in range(w.size):
+        mi = mu * m[i] + lr * g[i]
+        m[i] = mi
+        w[i] -= mi + decay * w[i]
 
 
 @_kernel
@@ -112,16 +123,39 @@ def _flat(a):
 
 
 class _Optimizer:
-    full_batch = False
+    """The interface: :meth:`step`; a subclass writes ``_update(params, grads, state, lr_mult)``
+    and says in ``_n_state`` how many state arrays each parameter needs."""
 
-    def _begin_step(self, params, count):
-        """Count the step; return the per-parameter state (``count`` zero arrays like each
-        parameter, made at the first step)."""
+    full_batch = False
+    _n_state = 0
+
+    def step(self, params, grads, lr_mult=1.0):
+        """Update every array of ``params`` in place from the matching array of ``grads``.
+
+        Parameters
+        ----------
+        params : list of ndarray
+            C-contiguous float arrays, updated in place. Always pass the same arrays in the
+            same order: the optimiser's state (``state_``, made at the first step) is kept
+            per position.
+        grads : list of ndarray
+            Gradients, one per parameter, of the same shapes and dtypes.
+        lr_mult : float, default=1.0
+            The schedule's multiplier ``eta_t`` of this step.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.array([1.0, 2.0])
+        >>> SGD(learning_rate=0.5).step([w], [np.array([1.0, -1.0])], lr_mult=0.5)
+        >>> w
+        array([0.75, 2.25])
+        """
         if getattr(self, "state_", None) is None:
-            self.state_ = [[np.zeros_like(p) for _ in range(count)] for p in params]
+            self.state_ = [[np.zeros_like(p) for _ in range(self._n_state)] for p in params]
             self.t_ = 0
         self.t_ += 1
-        return self.state_
+        self._update(params, grads, self.state_, lr_mult)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
@@ -135,8 +169,7 @@ class SGD(_Optimizer):
     def __init__(self, learning_rate=1e-3):
         self.learning_rate = learning_rate
 
-    def step(self, params, grads, lr_mult=1.0):
-        self._begin_step(params, 0)
+    def _update(self, params, grads, state, lr_mult):
         for w, g in zip(params, grads):
             _sgd_kernel(_flat(w), _flat(g), *_typed(w, self.learning_rate * lr_mult))
 
@@ -149,13 +182,13 @@ class Momentum(_Optimizer):
     """
 
     _nesterov = False
+    _n_state = 1
 
     def __init__(self, learning_rate=1e-3, momentum=0.9):
         self.learning_rate = learning_rate
         self.momentum = momentum
 
-    def step(self, params, grads, lr_mult=1.0):
-        state = self._begin_step(params, 1)
+    def _update(self, params, grads, state, lr_mult):
         lr = self.learning_rate * lr_mult
         for w, g, (v,) in zip(params, grads, state):
             _momentum_kernel(
@@ -164,17 +197,47 @@ class Momentum(_Optimizer):
 
 
 class Nesterov(Momentum):
-    """Nesterov accelerated gradient (Nesterov 1983; Sutskever et al. 2013), in the form that
-    keeps the current (not the look-ahead) parameters, as PyTorch's ``nesterov=True``::
+    """Nesterov accelerated gradient (Nesterov 1983; Sutskever et al. 2013), as PyTorch's
+    ``nesterov=True``, with the gradient ``g`` taken at the stored parameters::
 
         v = momentum * v + g
         w -= learning_rate * (g + momentum * v)
 
-    It equals the lecture's look-ahead form ``v = mu v - lr grad(w + mu v); w += v`` after the
-    change of variables ``w_ahead = w + mu v`` (and ``v`` scaled by ``-lr``).
+    The stored parameters are the look-ahead point of the lecture's form
+    ``v' = mu v' - lr grad(x + mu v'); x += v'``: after every step ``w = x + mu v'`` (with
+    ``v = -v' / lr``), so the gradient at ``w`` is the lecture's look-ahead gradient and the
+    update above is the lecture's update rewritten in ``w``.
     """
 
     _nesterov = True
+
+
+class SGDW(_Optimizer):
+    """SGD with momentum and decoupled weight decay (Loshchilov & Hutter 2019, Algorithm 1,
+    SGDW), with ``eta_t`` the schedule multiplier ``lr_mult``::
+
+        m = momentum * m + eta_t * learning_rate * g
+        w -= m + eta_t * weight_decay * w
+
+    As in the paper the decay is not multiplied by ``learning_rate`` and not fed through the
+    momentum. Without momentum it is SGD on the L2-penalised loss: the penalty
+    ``alpha * ||w||^2`` (gradient ``2 alpha w``) gives the same steps with
+    ``weight_decay = 2 * alpha * learning_rate`` (the paper's Proposition 1). With a constant
+    ``eta_t`` and no decay it is :class:`Momentum` (``m = learning_rate * v``). Every array
+    handed to ``step`` is decayed.
+    """
+
+    _n_state = 1
+
+    def __init__(self, learning_rate=1e-3, momentum=0.9, weight_decay=1e-5):
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+
+    def _update(self, params, grads, state, lr_mult):
+        lr, decay = self.learning_rate * lr_mult, self.weight_decay * lr_mult
+        for w, g, (m,) in zip(params, grads, state):
+            _sgdw_kernel(_flat(w), _flat(g), _flat(m), *_typed(w, lr, self.momentum, decay))
 
 
 class AdaGrad(_Optimizer):
@@ -184,12 +247,13 @@ class AdaGrad(_Optimizer):
     w -= learning_rate * g / (sqrt(s) + eps)
     """
 
+    _n_state = 1
+
     def __init__(self, learning_rate=1e-3, eps=1e-8):
         self.learning_rate = learning_rate
         self.eps = eps
 
-    def step(self, params, grads, lr_mult=1.0):
-        state = self._begin_step(params, 1)
+    def _update(self, params, grads, state, lr_mult):
         lr = self.learning_rate * lr_mult
         for w, g, (s,) in zip(params, grads, state):
             _adagrad_kernel(_flat(w), _flat(g), _flat(s), *_typed(w, lr, self.eps))
@@ -202,13 +266,14 @@ class RMSProp(_Optimizer):
     w -= learning_rate * g / (sqrt(s) + eps)
     """
 
+    _n_state = 1
+
     def __init__(self, learning_rate=1e-3, decay_rate=0.99, eps=1e-8):
         self.learning_rate = learning_rate
         self.decay_rate = decay_rate
         self.eps = eps
 
-    def step(self, params, grads, lr_mult=1.0):
-        state = self._begin_step(params, 1)
+    def _update(self, params, grads, state, lr_mult):
         lr = self.learning_rate * lr_mult
         for w, g, (s,) in zip(params, grads, state):
             rho = self.decay_rate
@@ -221,7 +286,12 @@ class Adam(_Optimizer):
     m = beta1 * m + (1 - beta1) * g            m_hat = m / (1 - beta1 ** t)
     v = beta2 * v + (1 - beta2) * g * g        v_hat = v / (1 - beta2 ** t)
     w -= learning_rate * m_hat / (sqrt(v_hat) + eps)
+
+    The bias corrections make the first step ``learning_rate * g / (|g| + eps)``, which is
+    ``learning_rate * sign(g)`` for gradients much larger than ``eps``.
     """
+
+    _n_state = 2
 
     def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         self.learning_rate = learning_rate
@@ -229,8 +299,7 @@ class Adam(_Optimizer):
         self.beta2 = beta2
         self.eps = eps
 
-    def step(self, params, grads, lr_mult=1.0):
-        state = self._begin_step(params, 2)
+    def _update(self, params, grads, state, lr_mult):
         b1, b2, t = self.beta1, self.beta2, self.t_
         lr, decay = self.learning_rate * lr_mult, getattr(self, "weight_decay", 0.0) * lr_mult
         for w, g, (m, v) in zip(params, grads, state):
@@ -274,6 +343,29 @@ class LBFGS:
         self.max_fun = max_fun
 
     def minimize(self, params, loss_and_grads, callback=None):
+        """Minimise ``loss_and_grads`` over ``params``, which hold the solution afterwards.
+
+        Parameters
+        ----------
+        params : list of ndarray
+            The starting point, overwritten with the solution (computed in float64).
+        loss_and_grads : callable
+            ``loss_and_grads(params) -> (value, grads)``, evaluated at ``params``.
+        callback : callable, default=None
+            Called by SciPy after each iteration with ``intermediate_result``.
+
+        Returns
+        -------
+        result : scipy.optimize.OptimizeResult
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> w = np.zeros(2)
+        >>> result = LBFGS().minimize([w], lambda ps: (((ps[0] - 3) ** 2).sum(), [2 * (ps[0] - 3)]))
+        >>> np.round(w, 6)
+        array([3., 3.])
+        """
         sizes = np.cumsum([p.size for p in params])[:-1]
 
         def unpack(x):
@@ -300,23 +392,13 @@ OPTIMIZERS = {
     "sgd": SGD,
     "momentum": Momentum,
     "nesterov": Nesterov,
+    "sgdw": SGDW,
     "adagrad": AdaGrad,
     "rmsprop": RMSProp,
     "adam": Adam,
     "adamw": AdamW,
     "lbfgs": LBFGS,
 }
-
-
-def hyper_parameters(name):
-    """Names of the hyper-parameters the optimiser ``name`` takes.
-
-    Examples
-    --------
-    >>> hyper_parameters("rmsprop")
-    ['learning_rate', 'decay_rate', 'eps']
-    """
-    return list(inspect.signature(OPTIMIZERS[name]).parameters)
 
 
 def get(name, **hyper):

@@ -301,17 +301,25 @@ def _hog_color_svm():
 
 
 def _mlp():
-    # 512 ReLU units, AdamW with decoupled weight decay 1e-4, batch 200, a half-cosine
-    # learning rate over at most 40 epochs, early stopping on a 10% validation split.
+    # 512 ReLU units, AdamW (learning rate 2e-3, decoupled weight decay 1e-4), batch 200, a
+    # half-cosine learning rate over at most 40 epochs, early stopping on a 10% validation
+    # split after 15 epochs without a better score (it warns when it stops). On digits (80/20
+    # split, random_state=0) 1e-3 with a patience of 10 stopped after 18 epochs at 0.939
+    # (0.964 once ties keep the later epoch), below scikit-learn's MLP (0.975): the 130
+    # validation images tie often and 7 batches an epoch train little. On 10,000 CIFAR-10
+    # images (2,000 held out) the two settings scored 0.459 / 0.454 (seed 0) and
+    # 0.413 / 0.433 (seed 1).
     from models import NeuralNetClassifier
 
     return NeuralNetClassifier(
         hidden_layer_sizes=(512,),
+        learning_rate=2e-3,
         batch_size=200,
         schedule="cosine",
         max_epochs=40,
         weight_decay=1e-4,
         early_stopping=True,
+        n_iter_no_change=15,
         random_state=0,
     )
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from models import ACTIVATIONS, OPTIMIZERS, NeuralNetClassifier, optimizers
+from models.lecture import DEMO_LEARNING_RATES
 
 STEP_OPTIMIZERS = [name for name in OPTIMIZERS if name != "lbfgs"]
 
@@ -51,16 +52,8 @@ FUNCTIONS = {
         (1.0, 1.0),
     ),
 }
-# learning rates for the pictures; sgd-like rules also scale with the gradient size
-DEMO_LR = {
-    "sgd": 0.04,
-    "momentum": 0.01,
-    "nesterov": 0.01,
-    "adagrad": 0.5,
-    "rmsprop": 0.02,
-    "adam": 0.05,
-    "adamw": 0.05,
-}
+# learning rates for the pictures (shared with scripts/lecture.py's trajectories)
+DEMO_LR = DEMO_LEARNING_RATES
 GRADIENT_SCALE = {"quadratic": 1.0, "saddle": 1.0, "rosenbrock": 0.02}
 
 
@@ -117,9 +110,13 @@ def _path(name, function, steps):
     return np.array(path)
 
 
-def plot_trajectories(args, plt):
-    fig, axes = plt.subplots(1, 3, figsize=(18, 6))
-    colors = plt.cm.tab10(np.linspace(0, 1, 10))
+def plot_trajectories(args):
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(18, 6.6), layout="constrained")
+    axes = fig.subplots(1, 3)
+    colors = colormaps["tab10"](np.arange(10))
     for ax, (function, (value, _, start, minimum)) in zip(axes, FUNCTIONS.items()):
         xs, ys = np.meshgrid(np.linspace(-4.5, 2.5, 300), np.linspace(-1.5, 3.0, 300))
         zs = value(np.stack([xs, ys]))
@@ -132,13 +129,18 @@ def plot_trajectories(args, plt):
         if minimum is not None:
             ax.plot(*minimum, "k*", ms=12)
         ax.set(title=f"{function} ({args.steps} steps)", xlim=(-4.5, 2.5), ylim=(-1.5, 3.0))
-    axes[0].legend(loc="lower right")
+    # one legend for the three panels, below them (the paths are the same optimisers)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
     return _save(fig, args, "optimizers_trajectories.png")
 
 
-def plot_curves(args, plt):
+def plot_curves(args):
+    from matplotlib.figure import Figure
+
     X_train, X_test, y_train, y_test = _digits(args.random_state)
-    fig, ax = plt.subplots(figsize=(9, 6))
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    ax = fig.subplots()
     for name in OPTIMIZERS:
         clf = _fit(
             X_train,
@@ -161,13 +163,16 @@ def plot_curves(args, plt):
     return _save(fig, args, "optimizers_curves.png")
 
 
-def plot_decay(args, plt):
+def plot_decay(args):
+    from matplotlib.figure import Figure
+
     X_train, X_test, y_train, y_test = _digits(args.random_state)
     strengths = {
         "adam, L2 alpha": ("adam", "alpha", [0, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1]),
         "adamw, weight_decay": ("adamw", "weight_decay", [0, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2]),
     }
-    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5))
+    fig = Figure(figsize=(14, 5.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
     print(f"{'regulariser':22s} {'strength':>9s} {'hold-out':>9s} {'||W||^2':>9s}")
     for label, (name, param, values) in strengths.items():
         scores, norms = [], []
@@ -239,7 +244,6 @@ def print_table(args):
 
 def _save(fig, args, name):
     path = Path(args.out_dir) / name
-    fig.tight_layout()
     fig.savefig(path, dpi=90)
     print(f"wrote {path}")
     return path
@@ -250,18 +254,13 @@ def main(argv=None) -> int:
     if not Path(args.out_dir).is_dir():
         print(f"optimizers_demo: --out-dir {args.out_dir} is not a folder", file=sys.stderr)
         return 2
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     with np.errstate(all="ignore"):
         if args.trajectories:
-            plot_trajectories(args, plt)
+            plot_trajectories(args)
         if args.curves:
-            plot_curves(args, plt)
+            plot_curves(args)
         if args.decay:
-            plot_decay(args, plt)
+            plot_decay(args)
     if args.table:
         print_table(args)
     return 0

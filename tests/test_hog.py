@@ -352,3 +352,37 @@ def test_parameter_errors():
         hog_features(images[0])
     with pytest.raises(ValueError, match=re.escape("got dtype int64")):
         hog_features(images.astype(np.int64))
+
+
+# -- block_norm=None: the lecture's unnormalised cell histograms ----------------------------------
+@pytest.mark.parametrize("colour", [False, True], ids=["grey", "colour"])
+@pytest.mark.parametrize("dtype", ["uint8", "float64"])
+def test_no_block_norm_gives_the_cell_histograms(colour, dtype):
+    images = _as_dtype(_photo_crops(45, 39, colour), dtype)
+    hog = HOG(orientations=7, pixels_per_cell=(5, 6), block_norm=None).fit(images)
+    got = hog.transform(images)
+    cells = hog_cell_histograms(images, orientations=7, pixels_per_cell=(5, 6))
+    assert cells.shape == (12, 9, 6, 7)
+    assert_array_equal(got, cells.reshape(12, -1))  # (cell row, cell col, bin) order
+    assert hog.n_features_out_ == 9 * 6 * 7
+    names = hog.get_feature_names_out()
+    assert names[:2].tolist() == ["hog_cell0_0_bin0", "hog_cell0_0_bin1"]
+    assert names[-1] == "hog_cell8_5_bin6"
+    # not normalised: a brighter picture has proportionally larger histograms
+    if dtype == "float64":
+        assert_allclose(hog.transform(images * 0.5), got * 0.5, rtol=1e-6)
+    wide = hog_features(
+        images, orientations=7, pixels_per_cell=(5, 6), block_norm=None, dtype=np.float64
+    )
+    assert_allclose(wide, got, rtol=1e-6)  # float64 before the float32 rounding
+
+
+def test_no_block_norm_needs_only_one_cell():
+    images = np.zeros((2, 6, 6), dtype=np.uint8)
+    assert HOG(pixels_per_cell=(6, 6), block_norm=None).fit_transform(images).shape == (2, 9)
+    msg = (
+        "Images of shape (5, 6) are too small for pixels_per_cell=(6, 6): need at least 6 "
+        "rows and 6 cols."
+    )
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        hog_features(images[:, :5], pixels_per_cell=(6, 6), block_norm=None)

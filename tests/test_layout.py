@@ -38,6 +38,7 @@ RANKS = {
         "schedules": 1,
         "optimizers": 1,
         "network": 2,
+        "lecture": 3,
         "__init__": 3,
     },
     "pipelines": {
@@ -50,6 +51,7 @@ RANKS = {
         "batch": 4,
         "search": 4,
         "compare": 4,
+        "lecture": 4,
         "serve": 5,
         "cli": 6,
         "__init__": 7,
@@ -61,6 +63,7 @@ RANKS = {
         "predict": 1,
         "search": 1,
         "show_hog": 1,
+        "lecture": 1,
         "train": 1,
         "__init__": 2,
     },

@@ -97,9 +97,10 @@ def test_activation_registry_and_hyper_parameters():
         "softplus",
         "maxout",
     }
-    assert activations.get("leaky_relu", negative_slope=0.2).forward(np.array([[-1.0]]))[
-        0
-    ] == pytest.approx(-0.2)
+    # the lecture's leaky ReLU, max(0.2 x, x), is one argument away
+    z = np.linspace(-3, 3, 13)[None]
+    lecture, _ = activations.get("leaky_relu", negative_slope=0.2).forward(z.copy())
+    assert_allclose(lecture, np.maximum(0.2 * z, z), rtol=1e-15)
     assert activations.get("elu", alpha=2.0).forward(np.array([[-50.0]]))[0] == pytest.approx(-2.0)
     assert activations.get("maxout").pieces == 2
     msg = "Unknown activation 'swish'; expected one of ['elu', 'identity', "
@@ -151,6 +152,14 @@ def test_squared_hinge_loss_value_and_gradient():
     assert_allclose(grad, expected_grad / 6, rtol=1e-12)
 
 
+def test_squared_error_loss_value_and_gradient():
+    s, y = _scores(seed=3)
+    value, grad = losses.get("squared_error")(s.copy(), y)
+    targets = np.eye(4)[y]  # one-hot
+    assert value == pytest.approx(((s - targets) ** 2).sum() / 6, rel=1e-12)
+    assert_allclose(grad, 2 * (s - targets) / 6, rtol=1e-12)
+
+
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_loss_gradient_matches_finite_differences(name):
     s, y = _scores(seed=2)
@@ -173,9 +182,8 @@ def test_softmax_loss_does_not_overflow():
 
 
 def test_loss_registry():
-    assert set(LOSSES) == {"softmax", "svm", "squared_hinge"}
-    assert losses.get("softmax").has_proba and not losses.get("svm").has_proba
-    assert not losses.get("squared_hinge").has_proba
+    assert set(LOSSES) == {"softmax", "svm", "squared_hinge", "squared_error"}
+    assert [name for name in LOSSES if LOSSES[name].has_proba] == ["softmax"]
     with pytest.raises(ValueError, match=re.escape("Unknown loss 'hinge'; expected one of")):
         losses.get("hinge")
 

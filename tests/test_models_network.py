@@ -1,5 +1,6 @@
 """NeuralNetClassifier: gradients, scikit-learn conformance, training behaviour, digits scores."""
 
+import inspect
 import pickle
 import re
 import warnings
@@ -12,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from models import ACTIVATIONS, LOSSES, NeuralNetClassifier
+from models import ACTIVATIONS, LOSSES, OPTIMIZERS, EarlyStoppingWarning, NeuralNetClassifier
 from models.network import _Workspace
 
 from ._numerics import float32_atol
@@ -111,6 +112,18 @@ def test_backprop_through_two_hidden_layers_and_the_penalty():
             dtype=np.float64,
         ),
         NeuralNetClassifier(
+            (8,),
+            activation="sigmoid",
+            loss="squared_error",
+            optimizer="sgdw",
+            learning_rate=0.05,
+            schedule="warm_restarts",
+            fit_intercept=False,
+            max_epochs=60,
+            random_state=0,
+            dtype=np.float64,
+        ),
+        NeuralNetClassifier(
             (),
             loss="squared_hinge",
             optimizer="lbfgs",
@@ -127,6 +140,7 @@ def test_backprop_through_two_hidden_layers_and_the_penalty():
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
         check(estimator)
 
 
@@ -194,16 +208,64 @@ def test_early_stopping_keeps_the_best_parameters(blobs):
         "n_iter_no_change": 5,
         "random_state": 0,
     }
-    clf = NeuralNetClassifier(max_epochs=100, **kw).fit(X, y)
+    with pytest.warns(EarlyStoppingWarning) as caught:
+        clf = NeuralNetClassifier(max_epochs=100, **kw).fit(X, y)
     assert len(clf.validation_scores_) == clf.n_epochs_ == len(clf.loss_curve_)
     assert clf.best_validation_score_ == max(clf.validation_scores_)
-    best_epoch = int(np.argmax(clf.validation_scores_)) + 1
-    assert clf.n_epochs_ == best_epoch + 5  # stopped 5 epochs after the best
+    scores = clf.validation_scores_
+    first_best = int(np.argmax(scores)) + 1
+    best_epoch = len(scores) - int(np.argmax(scores[::-1]))  # ties: the later epoch is kept
+    assert clf.n_epochs_ == first_best + 5  # stopped 5 epochs after the best score came
+    assert str(caught[0].message) == (
+        f"NeuralNetClassifier stopped early after {clf.n_epochs_} of max_epochs=100 epochs: "
+        "the validation accuracy did not improve by tol=0.0001 for n_iter_no_change=5 epochs; "
+        f"the parameters of epoch {best_epoch} (validation accuracy "
+        f"{clf.best_validation_score_:.4f}) are kept."
+    )
     # a run cut at the best epoch (same seed, same split) ends with the kept parameters
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         cut = NeuralNetClassifier(max_epochs=best_epoch, **kw).fit(X, y)
     assert_array_equal(cut.coefs_[0], clf.coefs_[0])
+
+
+def test_optimizer_arguments_are_mapped_explicitly():
+    """Each optimiser gets exactly the arguments of its signature from the estimator."""
+    for name, cls in OPTIMIZERS.items():
+        clf = NeuralNetClassifier(optimizer=name, learning_rate=0.5, momentum=0.3, eps=1e-7)
+        args = clf._optimizer_args()
+        takes = set(inspect.signature(cls).parameters) - {"max_fun"}
+        assert set(args) == takes, name
+        for key, value in args.items():
+            expected = {"max_iter": clf.max_epochs}.get(key, clf.get_params().get(key))
+            assert value == expected, (name, key)
+
+
+def test_no_intercept_keeps_biases_at_zero(blobs):
+    X, y = blobs
+    for optimizer in ("sgd", "sgdw", "adamw", "lbfgs"):
+        clf = NeuralNetClassifier(
+            (6,), optimizer=optimizer, fit_intercept=False, max_epochs=5, random_state=0
+        ).fit(X, y)
+        assert all(not b.any() for b in clf.intercepts_), optimizer
+        assert clf.coefs_[0].any()
+
+
+def test_squared_error_loss_and_warm_restarts(blobs):
+    X, y = blobs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # warm restarts end at 0
+        clf = NeuralNetClassifier(
+            (8,),
+            loss="squared_error",
+            schedule="warm_restarts",
+            learning_rate=0.01,
+            max_epochs=28,
+            random_state=0,
+        ).fit(X, y)
+    assert not hasattr(clf, "predict_proba")  # has_proba is False for this loss
+    assert clf.score(X, y) > 0.9
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
 
 
 def test_random_state_reproducible_and_shuffle_off(blobs):

@@ -1,5 +1,6 @@
 """Optimiser steps against hand-written update rules; schedules; L-BFGS through SciPy."""
 
+import inspect
 import math
 import re
 
@@ -41,6 +42,9 @@ def _reference(name, hyper, params, grads, lr_mults):
             elif name == "nesterov":
                 v = mu * v + g
                 w = w - eta * lr * (g + mu * v)
+            elif name == "sgdw":  # Loshchilov & Hutter, Algorithm 1
+                m = mu * m + eta * lr * g
+                w = w - m - eta * wd * w
             elif name == "adagrad":
                 s = s + g * g
                 w = w - eta * lr * g / (np.sqrt(s) + eps)
@@ -80,7 +84,8 @@ STEP_OPTIMIZERS = [name for name in OPTIMIZERS if name != "lbfgs"]
 def test_steps_follow_the_update_rule(name, hyper):
     params, grads = _problem()
     kept = [p.copy() for p in params]
-    accepted = {k: v for k, v in hyper.items() if k in optimizers.hyper_parameters(name)}
+    takes = inspect.signature(OPTIMIZERS[name]).parameters
+    accepted = {k: v for k, v in hyper.items() if k in takes}
     opt = optimizers.get(name, **accepted)
     lr_mults = [1.0, 0.5, 0.25, 1.0, 0.1]
     for g, eta in zip(grads, lr_mults):
@@ -144,13 +149,76 @@ def test_get_unknown_name_and_hyper_parameter():
         optimizers.get("adamax")
     with pytest.raises(TypeError):
         optimizers.get("sgd", momentum=0.9)
-    assert optimizers.hyper_parameters("adamw") == [
-        "learning_rate",
-        "beta1",
-        "beta2",
-        "eps",
-        "weight_decay",
-    ]
+    assert [name for name, cls in OPTIMIZERS.items() if cls.full_batch] == ["lbfgs"]
+
+
+def test_optimisers_are_small_classes_with_one_interface():
+    """The house rule: at most 40 lines each, ``step`` inherited from the one base class
+    (L-BFGS, which wraps SciPy and has no ``step``, aside)."""
+    for name, cls in OPTIMIZERS.items():
+        if not cls.full_batch:
+            assert len(inspect.getsource(cls).splitlines()) <= 40, name
+            assert cls.step is optimizers._Optimizer.step, name
+
+
+# ---------------------------------------------------------------- the lecture's claims
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_first_step_is_learning_rate_times_sign(name):
+    g = np.array([3.0, -0.02, 0.5, -250.0])
+    w = np.zeros(4)
+    hyper = {"weight_decay": 0.0} if name == "adamw" else {}
+    optimizers.get(name, learning_rate=0.01, **hyper).step([w], [g])
+    # bias-corrected: m_hat = g, v_hat = g^2, so the step is lr * g / (|g| + eps)
+    assert_allclose(w, -0.01 * np.sign(g), rtol=1e-6)  # eps / min |g| = 5e-7
+    assert_allclose(w, -0.01 * g / (np.abs(g) + 1e-8), rtol=1e-15)
+
+
+def test_nesterov_stores_the_look_ahead_point():
+    """The lecture's form v = mu v - lr grad(x + mu v); x += v keeps x; ours keeps x + mu v."""
+    H = np.diag([1.0, 20.0])
+    lr, mu = 0.02, 0.9
+    x, v = np.array([-4.0, 1.0]), np.zeros(2)
+    w = x.copy()  # x + mu v with v = 0
+    opt = optimizers.get("nesterov", learning_rate=lr, momentum=mu)
+    for _ in range(30):
+        v = mu * v - lr * H @ (x + mu * v)
+        x = x + v
+        opt.step([w], [H @ w])
+        assert_allclose(w, x + mu * v, rtol=1e-12, atol=1e-14)
+    assert not np.allclose(w, x)  # and not the lecture's x itself
+
+
+def _penalised(alpha):
+    """A least-squares problem's gradient plus the L2 penalty gradient 2 alpha w."""
+    rng = np.random.default_rng(5)
+    A, b = rng.standard_normal((20, 4)), rng.standard_normal(20)
+    return lambda w: A.T @ (A @ w - b) / 20 + 2 * alpha * w
+
+
+def test_l2_penalty_is_weight_decay_for_sgd_but_not_for_adam():
+    """SGD on loss + alpha ||w||^2 == SGDW (no momentum) with weight_decay = 2 alpha lr; for
+    Adam the penalty goes through the adaptive scaling, so Adam + L2 differs from AdamW."""
+    alpha, lr, steps = 0.05, 0.1, 50
+    with_l2, without = _penalised(alpha), _penalised(0.0)
+    start = np.random.default_rng(6).standard_normal(4)
+    l2, decoupled = start.copy(), start.copy()
+    sgd = optimizers.get("sgd", learning_rate=lr)
+    sgdw = optimizers.get("sgdw", learning_rate=lr, momentum=0.0, weight_decay=2 * alpha * lr)
+    etas = np.linspace(1.0, 0.2, steps)  # under a schedule too
+    for eta in etas:
+        sgd.step([l2], [with_l2(l2)], lr_mult=eta)
+        sgdw.step([decoupled], [without(decoupled)], lr_mult=eta)
+    assert_allclose(decoupled, l2, rtol=1e-12, atol=1e-15)
+    assert not np.allclose(l2, start)
+
+    lr = 0.01
+    l2, decoupled = start.copy(), start.copy()
+    adam = optimizers.get("adam", learning_rate=lr)
+    adamw = optimizers.get("adamw", learning_rate=lr, weight_decay=2 * alpha * lr)
+    for _ in range(steps):
+        adam.step([l2], [with_l2(l2)])
+        adamw.step([decoupled], [without(decoupled)])
+    assert np.abs(decoupled - l2).max() > 1e-3
 
 
 def test_lbfgs_minimises_a_quadratic_in_place():
@@ -184,6 +252,17 @@ def test_lbfgs_minimises_a_quadratic_in_place():
         (schedules.Cosine(), [0, 25, 50, 100, 120], [1, (1 + math.sqrt(0.5)) / 2, 0.5, 0, 0]),
         (schedules.Cosine(warmup=10), [0, 5, 10, 55, 100], [0, 0.5, 1, 0.5, 0]),
         (schedules.Step(step_size=2, warmup=4), [1, 4, 6.5], [0.25, 1, 0.1]),
+        # cycles of 100/7, 200/7 and 400/7 epochs: restarts at 100/7 and 300/7
+        (
+            schedules.WarmRestarts(),
+            [0, 50 / 7, 100 / 7 - 1e-9, 100 / 7 + 1e-9, 200 / 7, 300 / 7 + 1e-9, 500 / 7, 100, 120],
+            [1, 0.5, 0, 1, 0.5, 1, 0.5, 0, 0],
+        ),
+        (
+            schedules.WarmRestarts(cycles=4, mult=1, warmup=20),
+            [10, 20, 30, 40 - 1e-9, 40, 90, 100],
+            [0.5, 1, 0.5, 0, 1, 0.5, 0],
+        ),
     ],
 )
 def test_schedule_multipliers(schedule, epochs, expected):
@@ -191,7 +270,7 @@ def test_schedule_multipliers(schedule, epochs, expected):
 
 
 def test_schedule_registry():
-    assert set(schedules.SCHEDULES) == {"constant", "step", "cosine"}
+    assert set(schedules.SCHEDULES) == {"constant", "step", "cosine", "warm_restarts"}
     assert repr(schedules.get("cosine", warmup=3)) == "Cosine(warmup=3)"
     with pytest.raises(ValueError, match=re.escape("Unknown schedule 'linear'")):
         schedules.get("linear")

@@ -8,7 +8,7 @@ mains. Modules here import the heavy libraries only inside ``main``, after parsi
 import argparse
 import sys
 
-from . import compare, extract, predict, search, show_hog, train
+from . import compare, extract, lecture, predict, search, show_hog, train
 
 # command name -> module; the order of the help listing
 COMMANDS = {
@@ -18,6 +18,7 @@ COMMANDS = {
     "predict": predict,
     "search": search,
     "show-hog": show_hog,
+    "lecture": lecture,
 }
 
 
