@@ -19,9 +19,8 @@ examples:
 """
 
 import time
-from pathlib import Path
 
-from ._common import fail, parser_for
+from ._common import add_verbosity, fail, out_folder, parser_for, setup_logging
 
 # the keys of pipelines.lecture.FIGURES, listed here so that --help imports no matplotlib
 NAMES = [
@@ -46,17 +45,18 @@ def build_parser(prog=None):
     parser.add_argument(
         "--fast", action="store_true", help="fewer steps and epochs (a quick look; for tests)"
     )
+    add_verbosity(parser)
     return parser
 
 
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    setup_logging(args)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out = out_folder(args.out)
     except OSError as exc:
-        return fail(parser.prog, f"cannot create --out {str(out)!r}: {exc.strerror}")
+        return fail(parser.prog, f"cannot create --out {args.out!r}: {exc.strerror}")
 
     from ..lecture import draw, save_png
 
