@@ -285,7 +285,7 @@ def create_app(models, settings=None):
     # -- health and models -------------------------------------------------------------------
     @app.get("/health/live", tags=["health"], summary="The process answers")
     async def live():
-        return json_response({"status": "live"})
+        return json_response({"status": "live", "pid": os.getpid()})
 
     @app.get(
         "/health/ready", tags=["health"], summary="Every model is loaded and warmed up (else 503)"
