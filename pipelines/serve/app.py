@@ -22,7 +22,7 @@ from functools import partial
 from importlib import resources
 
 import numpy as np
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, Response
@@ -72,6 +72,14 @@ _IMAGE_BODY = {
         },
         "image/*": {"schema": {"type": "string", "format": "binary"}},
     },
+}
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_TOP_K = {
+    "name": "top_k",
+    "in": "query",
+    "required": False,
+    "description": "how many classes to list, the most likely first (default: all)",
+    "schema": {"type": "integer", "minimum": 1},
 }
 _ERRORS = {
     code: {"description": text, "content": {"application/json": {"example": example}}}
@@ -178,6 +186,15 @@ class Service:
         return image_payloads(
             body, request.headers.get("content-type", ""), max_images=self.settings.max_images
         )
+
+
+def _top_k(text):
+    """The ``top_k`` query parameter: None, or an int >= 1 (else a 422)."""
+    if text is None:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ApiError(422, "invalid request", f"top_k must be an integer >= 1; got {text!r}")
+    return int(text)
 
 
 def predictions_json(model, outputs, top_k):
@@ -316,14 +333,15 @@ def create_app(models, settings=None):
             "all by default; null for classifiers without probabilities, such as linear "
             "SVMs) and `error` (why an image could not be read, else null)."
         ),
-        openapi_extra={"requestBody": _IMAGE_BODY},
+        openapi_extra={"requestBody": _IMAGE_BODY, "parameters": [_NAME, _TOP_K]},
         responses=_ERRORS,
     )
-    async def predict(
-        name: str,
-        request: Request,
-        top_k: int | None = Query(None, ge=1, description="how many classes to list"),
-    ):
+    async def predict(request: Request):
+        # The endpoints of images take the bare request (the name from the path, top_k read
+        # here): FastAPI's validation of declared parameters costs as much per request as the
+        # rest of the framework; the parameters are documented through openapi_extra.
+        name = request.path_params["name"]
+        top_k = _top_k(request.query_params.get("top_k"))
         model = service.model(name)
         if model.kind != "classifier":
             raise ApiError(
@@ -349,10 +367,11 @@ def create_app(models, settings=None):
             "`Accept: application/x-npy`, an .npy file of shape (n, n_features), whose rows "
             "of unreadable images are NaN and listed in the `X-Failed-Images` header."
         ),
-        openapi_extra={"requestBody": _IMAGE_BODY},
+        openapi_extra={"requestBody": _IMAGE_BODY, "parameters": [_NAME]},
         responses={**_ERRORS, 200: {"content": {"application/json": {}, NPY: {}}}},
     )
-    async def features(name: str, request: Request):
+    async def features(request: Request):
+        name = request.path_params["name"]
         model = service.model(name)
         payloads = await service.request_images(request, model)
         outputs = await service.run(model, payloads, "features")
@@ -386,10 +405,11 @@ def create_app(models, settings=None):
             "training, resized to the HOG's size) drawn as scikit-image's glyphs, one star "
             "of orientation strengths per cell."
         ),
-        openapi_extra={"requestBody": _IMAGE_BODY},
+        openapi_extra={"requestBody": _IMAGE_BODY, "parameters": [_NAME]},
         responses={**_ERRORS, 200: {"content": {"image/png": {}}}},
     )
-    async def hog(name: str, request: Request):
+    async def hog(request: Request):
+        name = request.path_params["name"]
         model = service.model(name)
         if model.hog() is None:
             raise ApiError(400, "no HOG step", f"model {name!r} computes no HOG features")
@@ -421,6 +441,10 @@ def create_app(models, settings=None):
         return Response(status_code=204)
 
     app.include_router(oip.router(service))
+    # the router tries routes in order: the inference routes first, as nearly every request
+    # is for one of them
+    hot = {"/v1/models/{name}/predict", "/v1/models/{name}/features", "/v2/models/{name}/infer"}
+    app.router.routes.sort(key=lambda route: getattr(route, "path", None) not in hot)
     return app
 
 

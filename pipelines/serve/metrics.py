@@ -6,8 +6,6 @@ Metrics (``GET /metrics``, Prometheus text format):
     Requests by route template (``/v1/models/{name}/predict``) and HTTP status.
 ``visionfeatures_request_seconds{endpoint}``
     Request latency histogram, from the first byte of the request to the last of the answer.
-``visionfeatures_requests_in_flight``
-    Requests being answered now.
 ``visionfeatures_images_total{model, outcome}``
     Images answered ("ok") or answered with an error of their own ("error").
 ``visionfeatures_batch_images{model}``
@@ -46,6 +44,7 @@ class Metrics:
 
     def __init__(self):
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children = {}
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         r = self.registry
         self.requests = Counter(
@@ -60,12 +59,6 @@ class Metrics:
             ["endpoint"],
             buckets=LATENCY_BUCKETS,
             registry=r,
-        )
-        self.in_flight = Gauge(
-            "visionfeatures_requests_in_flight",
-            "Requests being answered.",
-            registry=r,
-            multiprocess_mode="livesum",
         )
         self.images = Counter(
             "visionfeatures_images",
@@ -87,6 +80,19 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+
+    def observe(self, endpoint, method, status, seconds):
+        """Count one answered request and its latency."""
+        key = (endpoint, method, status)
+        children = self._children.get(key)
+        if children is None:  # labels() takes a lock and builds a key each time: once only
+            children = (
+                self.requests.labels(endpoint, method, str(status)),
+                self.latency.labels(endpoint),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self):
         """The metrics in Prometheus text format (bytes)."""
@@ -156,7 +162,6 @@ class ServiceMiddleware:
                 status = message["status"]
             await send(message)
 
-        metrics.in_flight.inc()
         try:
             if self.key_digest is not None and scope["path"] not in self.open_paths:
                 if not self._authorized(scope):
@@ -172,8 +177,6 @@ class ServiceMiddleware:
                     return
             await self.app(scope, receive, send_and_record)
         finally:
-            metrics.in_flight.dec()
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
-            metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+            metrics.observe(endpoint, scope["method"], status, time.perf_counter() - start)

@@ -221,10 +221,14 @@ def router(service):
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": {"type": "object"}}},
-            }
+            },
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
         },
     )
-    async def infer(name: str, request: Request):
+    async def infer(request: Request):
+        name = request.path_params["name"]  # a bare request: see the v1 endpoints
 
         model = service.model(name)
         body = await read_body(request, service.settings.max_body)
