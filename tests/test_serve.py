@@ -425,6 +425,11 @@ def test_limits_and_pixel_errors(strict, files):
             first["error"] == "image of 48x40 pixels is over the limit of 1600 pixels (max_pixels)"
         )
         assert second["error"] is None and second["class"] in CLASSES
+        tensor = {"name": "images", "datatype": "UINT8", "shape": [1, 48, 40, 3]}
+        tensor["data"] = [0] * (48 * 40 * 3)
+        answer = c.post("/v2/models/shapes/infer", json={"inputs": [tensor]})
+        assert answer.status_code == 400
+        assert "48x40 pixels are over the limit of 1600" in answer.json()["detail"]
 
 
 def test_api_key(strict, files):

@@ -166,13 +166,16 @@ def main(argv=None, prog=None):
         from ..serve.app import create_app
 
         server = uvicorn.Server(uvicorn.Config(create_app(models, settings), **options))
-        # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully, which
-        # would end the process with that signal's status; the shutdown was clean: exit 0.
-        previous = signal.signal(signal.SIGTERM, lambda sig, frame: None)
+        # uvicorn re-raises the SIGTERM (or Ctrl-C) it handled once it has shut down
+        # gracefully, which would end the process with that signal's status or a
+        # KeyboardInterrupt; the shutdown was clean: exit 0.
+        stops = (signal.SIGTERM, signal.SIGINT)
+        previous = {sig: signal.signal(sig, lambda sig, frame: None) for sig in stops}
         try:
             server.run()
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return 0 if server.started else 1
 
     # Several processes: uvicorn imports the app factory in each; the models and settings go

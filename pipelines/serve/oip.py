@@ -29,7 +29,7 @@ import json
 import struct
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from .inputs import ApiError, decode_base64, read_body
@@ -98,8 +98,13 @@ def _binary_part(tensor, binary, offset):
     return binary[offset : offset + size], offset + size
 
 
-def _uint8_images(tensor, shape, binary, model):
+def _uint8_images(tensor, shape, binary, model, max_pixels):
     n_values = int(np.prod(shape)) if shape else 0
+    if len(shape) >= 3 and shape[1] * shape[2] > max_pixels:
+        raise _bad(
+            f"images of {shape[1]}x{shape[2]} pixels are over the limit of {max_pixels} "
+            "pixels (--max-pixels)"
+        )
     if binary is not None:
         flat = np.frombuffer(binary, dtype=np.uint8)
     else:
@@ -179,42 +184,14 @@ def _encode(name, values, datatype, shape, binary, parts):
     return output
 
 
-def router(service):
-    """The protocol's routes, on the service of :func:`pipelines.serve.app.create_app`."""
-    routes = APIRouter(tags=["open inference protocol v2"])
+def add_routes(app, service):
+    """Add the protocol's routes to ``app`` (inference first), on the service of
+    :func:`pipelines.serve.app.create_app`."""
+    tags = ["open inference protocol v2"]
 
-    @routes.get("/v2", summary="Server metadata")
-    async def server_metadata():
-
-        return json_response(
-            {"name": "visionfeatures", "version": version(), "extensions": ["binary_tensor_data"]}
-        )
-
-    @routes.get("/v2/health/live", summary="Server live")
-    async def server_live():
-
-        return json_response({"live": True})
-
-    @routes.get("/v2/health/ready", summary="Server ready (503 until warmed up)")
-    async def server_ready():
-
-        return json_response({"ready": service.ready}, 200 if service.ready else 503)
-
-    @routes.get("/v2/models/{name}", summary="Model metadata")
-    async def metadata(name: str):
-
-        return json_response(model_metadata(service.model(name)))
-
-    @routes.get("/v2/models/{name}/ready", summary="Model ready")
-    async def model_ready(name: str):
-
-        model = service.model(name)
-        return json_response(
-            {"name": model.name, "ready": service.ready}, 200 if service.ready else 503
-        )
-
-    @routes.post(
+    @app.post(
         "/v2/models/{name}/infer",
+        tags=tags,
         summary="Inference",
         description=__doc__.split("\n\n", 2)[2],
         openapi_extra={
@@ -254,7 +231,7 @@ def router(service):
         part, _ = _binary_part(tensor, binary, 0)
         datatype = tensor.get("datatype")
         if datatype == "UINT8":
-            payloads = _uint8_images(tensor, shape, part, model)
+            payloads = _uint8_images(tensor, shape, part, model, service.settings.max_pixels)
         elif datatype == "BYTES":
             payloads = _bytes_images(tensor, shape, part)
         else:
@@ -296,4 +273,27 @@ def router(service):
             headers={"Inference-Header-Content-Length": str(len(head))},
         )
 
-    return routes
+    @app.get("/v2", tags=tags, summary="Server metadata")
+    async def server_metadata():
+        return json_response(
+            {"name": "visionfeatures", "version": version(), "extensions": ["binary_tensor_data"]}
+        )
+
+    @app.get("/v2/health/live", tags=tags, summary="Server live")
+    async def server_live():
+        return json_response({"live": True})
+
+    @app.get("/v2/health/ready", tags=tags, summary="Server ready (503 until warmed up)")
+    async def server_ready():
+        return json_response({"ready": service.ready}, 200 if service.ready else 503)
+
+    @app.get("/v2/models/{name}", tags=tags, summary="Model metadata")
+    async def metadata(name: str):
+        return json_response(model_metadata(service.model(name)))
+
+    @app.get("/v2/models/{name}/ready", tags=tags, summary="Model ready")
+    async def model_ready(name: str):
+        model = service.model(name)
+        return json_response(
+            {"name": model.name, "ready": service.ready}, 200 if service.ready else 503
+        )
