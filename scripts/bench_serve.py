@@ -273,7 +273,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_servers(kinds, model_path, log_dir, workers):
+def start_servers(kinds, model_path, log_dir, workers, serve_args=()):
     servers = {}
     for kind in kinds:
         port = free_port()
@@ -281,7 +281,7 @@ def start_servers(kinds, model_path, log_dir, workers):
         if kind == "ours":
             argv = [sys.executable, str(ROOT / "scripts" / "serve.py"), f"bench={model_path}"]
             argv += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
-            argv += ["--workers", str(workers)]
+            argv += ["--workers", str(workers), *serve_args]
         else:
             argv = [sys.executable, __file__, "--app", kind, "--model", str(model_path)]
             argv += ["--port", str(port)]
@@ -532,6 +532,9 @@ def build_parser():
     parser.add_argument("--soak", type=float, default=60.0, help="seconds of the soak")
     parser.add_argument("--workers", type=int, default=1, help="worker processes of ours")
     parser.add_argument(
+        "--serve-args", default="", help="more options for ours, e.g. '--max-batch 32'"
+    )
+    parser.add_argument(
         "--only", default="single,bulk,soak,frameworks", type=lambda s: set(s.split(","))
     )
     parser.add_argument(
@@ -560,7 +563,7 @@ def main(argv=None):
             kinds += ["naive", "null"]
         if "frameworks" in args.only:
             kinds += [k for k in ("null", "null-response", "null-starlette") if k not in kinds]
-        servers = start_servers(kinds, model_path, work, args.workers)
+        servers = start_servers(kinds, model_path, work, args.workers, args.serve_args.split())
         try:
             if "single" in args.only:
                 single(servers, blobs, expected, args)

@@ -78,6 +78,16 @@ def test_bad_model_files_stop_the_start_with_one_line(model, tmp_path, capsys):
         assert fragment in err, err
 
 
+def test_the_console_command_has_serve(tmp_path, capsys):
+    from pipelines import cli
+    from pipelines.cli import serve as serve_command
+
+    assert cli.COMMANDS["serve"] is serve_command
+    assert cli.main(["serve", str(tmp_path / "none.skops")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"visionfeatures serve: Model file '{tmp_path / 'none.skops'}' does not exist.\n"
+
+
 def test_bad_options_are_usage_errors(model, tmp_path, capsys):
     path, _ = model
     for option in (["--max-body", "12XB"], ["--max-pixels", "big"], ["--max-batch", "0"]):

@@ -30,7 +30,7 @@ from starlette.responses import HTMLResponse, Response
 
 from . import oip
 from .batching import MicroBatcher
-from .inputs import FORMS, ApiError, ClientGone, image_payloads, media_type, read_body
+from .inputs import ApiError, ClientGone, check_content_type, image_payloads, read_body
 from .metrics import CONTENT_TYPE, Metrics, ServiceMiddleware
 from .models import ImageError
 from .responses import error_response, json_response, version
@@ -105,7 +105,6 @@ class Service:
         self.batchers = {}
         self.ready = False
         self.warm_error = None
-        self.started = time.time()
 
     def model(self, name):
         """The model called ``name``, or a 404."""
@@ -178,23 +177,12 @@ class Service:
             images.labels(model.name, "ok").inc(len(outputs) - n_errors)
         return outputs
 
-    async def request_images(self, request, model):
+    async def request_images(self, request):
         """Check the content type, read the body, and split it into images."""
-        media = media_type(request)
-        if not (
-            media in ("multipart/form-data", "application/json")
-            or media.endswith("+json")
-            or media.startswith("image/")
-        ):
-            raise ApiError(
-                415,
-                "unsupported content type",
-                f"content type {media or '(none)'!r} holds no images; send {FORMS}",
-            )
+        content_type = request.headers.get("content-type", "")
+        check_content_type(content_type)  # before reading a body that would be refused
         body = await read_body(request, self.settings.max_body)
-        return image_payloads(
-            body, request.headers.get("content-type", ""), max_images=self.settings.max_images
-        )
+        return image_payloads(body, content_type, max_images=self.settings.max_images)
 
 
 def _top_k(text):
@@ -337,7 +325,7 @@ def create_app(models, settings=None):
                 f"model {name!r} is an extractor: it has features, not classes; "
                 f"POST /v1/models/{name}/features",
             )
-        payloads = await service.request_images(request, model)
+        payloads = await service.request_images(request)
         outputs = await service.run(model, payloads, "predict")
         return json_response(
             {"model": name, "predictions": predictions_json(model, outputs, top_k)}
@@ -360,7 +348,7 @@ def create_app(models, settings=None):
     async def features(request: Request):
         name = request.path_params["name"]
         model = service.model(name)
-        payloads = await service.request_images(request, model)
+        payloads = await service.request_images(request)
         outputs = await service.run(model, payloads, "features")
         if NPY in request.headers.get("accept", ""):
             rows = np.full((len(outputs), model.n_features), np.nan, dtype=np.float32)
@@ -403,7 +391,7 @@ def create_app(models, settings=None):
         model = service.model(name)
         if model.hog() is None:
             raise ApiError(400, "no HOG step", f"model {name!r} computes no HOG features")
-        payloads = await service.request_images(request, model)
+        payloads = await service.request_images(request)
         if len(payloads) != 1:
             raise ApiError(422, "one image", f"send one image; got {len(payloads)}")
         if isinstance(payloads[0], ImageError):

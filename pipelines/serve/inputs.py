@@ -41,11 +41,6 @@ class ClientGone(Exception):
     """The client closed the connection before its request body was complete."""
 
 
-def media_type(request):
-    """The request's content type without parameters, lower case ('' when absent)."""
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
 async def read_body(request, limit):
     """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes.
 
@@ -91,6 +86,20 @@ def no_image(detail=None):
     return ApiError(422, "no image", detail or f"the request holds no image; send {FORMS}")
 
 
+def check_content_type(content_type):
+    """Raise a 415 unless ``content_type`` is one that holds images; return its media type."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in ("multipart/form-data", "application/json") or media.endswith("+json"):
+        return media
+    if media.startswith("image/"):
+        return media
+    raise ApiError(
+        415,
+        "unsupported content type",
+        f"content type {media or '(none)'!r} holds no images; send {FORMS}",
+    )
+
+
 def image_payloads(body, content_type, *, max_images):
     """The images of a request body, in order: bytes, or :class:`ImageError` (bad base64).
 
@@ -113,21 +122,15 @@ def image_payloads(body, content_type, *, max_images):
         415 for a content type that holds no images, 400 for a malformed body, 413 for too
         many images, 422 for no image.
     """
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = check_content_type(content_type)
     if media == "multipart/form-data":
         payloads = multipart_images(body, content_type, max_images=max_images)
-    elif media == "application/json" or media.endswith("+json"):
-        payloads = json_images(body, max_images=max_images)
     elif media.startswith("image/"):
         if not body:
             raise no_image(f"the body is empty; send {FORMS}")
         payloads = [body]
     else:
-        raise ApiError(
-            415,
-            "unsupported content type",
-            f"content type {media or '(none)'!r} holds no images; send {FORMS}",
-        )
+        payloads = json_images(body, max_images=max_images)
     if not payloads:
         raise no_image()
     return payloads

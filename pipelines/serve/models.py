@@ -198,6 +198,9 @@ class ServedModel:
             except DecodeError as exc:
                 outputs[i] = ImageError(str(exc))
                 continue
+            except Exception as exc:  # a decoder's own failure: this image's error, not the batch's
+                outputs[i] = ImageError(f"not a decodable image ({type(exc).__name__}: {exc})")
+                continue
             kept.append(i)
         if not kept:
             return outputs
