@@ -105,7 +105,7 @@ def test_sigterm_during_a_burst_answers_every_request_in_flight(model, tmp_path)
     path, fitted = model
     # a long batching wait keeps the burst in flight, queued for one batch
     server = ProcessServer(
-        [path, "--max-batch", "1024", "--max-wait-ms", "4000", "--no-access-log"],
+        [path, "--max-batch", "1024", "--max-wait-ms", "6000", "--no-access-log"],
         tmp_path / "server.log",
     ).start()
     images = _images(24, seed=1)
