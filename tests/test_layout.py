@@ -64,8 +64,20 @@ RANKS = {
         "search": 1,
         "show_hog": 1,
         "lecture": 1,
+        "serve": 1,
         "train": 1,
         "__init__": 2,
+    },
+    "pipelines.serve": {
+        "settings": 0,
+        "responses": 0,
+        "metrics": 0,
+        "batching": 0,
+        "models": 1,
+        "inputs": 2,
+        "oip": 3,
+        "app": 4,
+        "__init__": 5,
     },
 }
 

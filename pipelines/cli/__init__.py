@@ -8,7 +8,7 @@ mains. Modules here import the heavy libraries only inside ``main``, after parsi
 import argparse
 import sys
 
-from . import compare, extract, lecture, predict, search, show_hog, train
+from . import compare, extract, lecture, predict, search, serve, show_hog, train
 
 # command name -> module; the order of the help listing
 COMMANDS = {
@@ -17,6 +17,7 @@ COMMANDS = {
     "train": train,
     "predict": predict,
     "search": search,
+    "serve": serve,
     "show-hog": show_hog,
     "lecture": lecture,
 }
