@@ -61,7 +61,8 @@ RANKS = {
         "search": 1,
         "show_hog": 1,
         "train": 1,
-        "__init__": 2,
+        "features": 2,  # a folder job as extract runs it: its options and report
+        "__init__": 3,
     },
 }
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..registry import available
-from ._common import fail, parser_for, size_pair
+from ._common import add_max_pixels, fail, interruptible, parser_for, size_pair
 
 
 def build_parser(prog=None):
@@ -53,9 +53,11 @@ def build_parser(prog=None):
     parser.add_argument(
         "--n-jobs", type=int, default=-1, help="threads for decoding images (default: -1, all)"
     )
+    add_max_pixels(parser)
     return parser
 
 
+@interruptible()
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
@@ -66,6 +68,13 @@ def main(argv=None, prog=None):
         parser.error(f"unknown pipeline(s) {', '.join(unknown)}; see --help for the list")
     if not 0 < args.test_size < 1:
         parser.error(f"--test-size must be between 0 and 1; got {args.test_size}")
+
+    from .._runtime import check_output_folder
+
+    try:  # before any work
+        check_output_folder(args.out)
+    except ValueError as exc:
+        return fail(prog, exc, 2)
 
     from ..compare import compare, format_table, write_report
     from ..datasets import load_dataset, load_split, split_dataset
@@ -79,6 +88,7 @@ def main(argv=None, prog=None):
                 random_state=args.random_state,
                 size=args.size,
                 n_jobs=args.n_jobs,
+                max_pixels=args.max_pixels,
             )
             name = Path(args.data).name
         else:

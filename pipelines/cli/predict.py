@@ -13,7 +13,7 @@ examples:
 import csv
 import sys
 
-from ._common import fail, parser_for
+from ._common import add_max_pixels, fail, interruptible, parser_for
 
 
 def build_parser(prog=None):
@@ -32,9 +32,11 @@ def build_parser(prog=None):
         action="store_true",
         help="read a pickle model file (runs any code in it: only files you made)",
     )
+    add_max_pixels(parser)
     return parser
 
 
+@interruptible()
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
@@ -43,10 +45,19 @@ def main(argv=None, prog=None):
     from ..model_files import load_model, predict_files
 
     try:
-        content = load_model(args.model, trusted=args.trust, allow_pickle=args.allow_pickle)
+        content = load_model(
+            args.model,
+            trusted=args.trust,
+            allow_pickle=args.allow_pickle,
+            max_pixels=args.max_pixels,
+        )
+        rows = predict_files(
+            content, args.images, max_pixels=args.max_pixels, name=repr(args.model)
+        )
     except (OSError, ValueError) as exc:
         return fail(prog, exc)
-    rows = predict_files(content, args.images)
+    if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8 keeps its bytes
+        sys.stdout.reconfigure(errors="surrogateescape")
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["path", "class", "probability", "error"])
     for row in rows:

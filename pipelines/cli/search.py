@@ -10,7 +10,15 @@ examples:
       --grid grid.yaml --n-iter 20 --backend dask --scheduler tcp://10.0.0.5:8786 --out s
 """
 
-from ._common import check_pipeline, fail, parser_for, positive_int, size_pair
+from ._common import (
+    add_max_pixels,
+    check_pipeline,
+    fail,
+    interruptible,
+    parser_for,
+    positive_int,
+    size_pair,
+)
 
 
 def build_parser(prog=None):
@@ -42,9 +50,11 @@ def build_parser(prog=None):
     )
     parser.add_argument("--random-state", type=int, default=0, help="seed of the folds")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_max_pixels(parser)
     return parser
 
 
+@interruptible()
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
@@ -52,6 +62,15 @@ def main(argv=None, prog=None):
     check_pipeline(parser, args.pipeline)
     if args.scheduler and args.backend != "dask":
         parser.error("--scheduler needs --backend dask")
+
+    from .._runtime import check_output_folder
+
+    try:  # before any work
+        check_output_folder(args.out)
+        if args.cache_dir:
+            check_output_folder(args.cache_dir)
+    except ValueError as exc:
+        return fail(prog, exc, 2)
 
     from ..datasets import load_labelled
     from ..model_files import save_model
@@ -71,7 +90,7 @@ def main(argv=None, prog=None):
         return fail(prog, exc, 2)
     clear_memory_cache()
     try:
-        data = load_labelled(args.dataset, args.data, size=args.size)
+        data = load_labelled(args.dataset, args.data, size=args.size, max_pixels=args.max_pixels)
         result = search(
             args.pipeline,
             data.images,

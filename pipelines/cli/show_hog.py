@@ -5,7 +5,7 @@ examples:
   visionfeatures show-hog photo.jpg --out hog.png --pixels-per-cell 16 16 --orientations 12
 """
 
-from ._common import fail, parser_for
+from ._common import add_max_pixels, fail, interruptible, parser_for
 
 
 def build_parser(prog=None):
@@ -18,9 +18,11 @@ def build_parser(prog=None):
     )
     parser.add_argument("--transform-sqrt", action="store_true")
     parser.add_argument("--grey", action="store_true", help="use the grey image (else colour)")
+    add_max_pixels(parser)
     return parser
 
 
+@interruptible()
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
@@ -31,10 +33,15 @@ def main(argv=None, prog=None):
 
     from features import hog_image
 
+    from .._runtime import check_output_file
     from ..datasets import DecodeError, decode_image
 
+    try:  # before any work
+        check_output_file(args.out)
+    except ValueError as exc:
+        return fail(prog, exc, 2)
     try:
-        image = decode_image(args.image, grey=args.grey)
+        image = decode_image(args.image, grey=args.grey, max_pixels=args.max_pixels)
     except DecodeError as exc:
         return fail(prog, f"cannot read an image from {args.image!r}: {exc}", 2)
     try:

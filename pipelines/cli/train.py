@@ -7,7 +7,7 @@ examples:
 
 import time
 
-from ._common import check_pipeline, fail, parser_for, size_pair
+from ._common import add_max_pixels, check_pipeline, fail, interruptible, parser_for, size_pair
 
 FORMATS = ("skops", "pickle")
 
@@ -26,20 +26,33 @@ def build_parser(prog=None):
         default="skops",
         help="skops (default; safe to share) or pickle (only for your own use)",
     )
+    add_max_pixels(parser)
     return parser
 
 
+@interruptible()
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     check_pipeline(parser, args.pipeline)
 
-    from ..datasets import load_labelled
+    from .._runtime import check_output_file
+
+    try:  # before any work: a fit of minutes must not end in "cannot write"
+        check_output_file(args.out)
+    except ValueError as exc:
+        return fail(parser.prog, exc, 2)
+
+    from ..datasets import check_size, load_labelled
     from ..model_files import save_model
     from ..registry import make_for
 
     try:
-        data = load_labelled(args.dataset, args.data, size=args.size)
+        check_size(args.size, args.max_pixels)
+    except ValueError as exc:
+        return fail(parser.prog, exc, 2)
+    try:
+        data = load_labelled(args.dataset, args.data, size=args.size, max_pixels=args.max_pixels)
         start = time.perf_counter()
         model = make_for(args.pipeline, data.images).fit(data.images, data.labels)
         seconds = time.perf_counter() - start
