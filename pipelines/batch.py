@@ -101,9 +101,9 @@ _PREVIOUS = "previous"  # the last complete result, while a run on a changed fol
 _OUTPUTS = ("features.npy", "labels.npy", CLASS_NAMES, PATHS, "manifest.json")
 _OLD_OUTPUTS = ("paths.txt", "class_names.txt")  # format /1
 _OWN_NAMES = {_RUN, _EXTRACTOR, CHUNKS, _PREVIOUS, LOCK_NAME, *_OUTPUTS, *_OLD_OUTPUTS}
-# With n_jobs="auto", worker processes start only when the work left after the first chunk
-# would take longer than this in one process: starting workers (and importing NumPy, OpenCV
-# and numba in each) costs seconds, which only a longer job wins back.
+# With n_jobs="auto", worker processes start only when the work left after the first two
+# chunks would take longer than this in one process: starting workers (and importing NumPy,
+# OpenCV and numba in each) costs seconds, which only a longer job wins back.
 _PARALLEL_SECONDS = 8.0
 # Extractors whose rows depend on nothing but the image (exact kernels, no fitting on the
 # images): a rerun on a changed folder reuses their rows of unchanged files.
@@ -150,8 +150,8 @@ def extract_folder(
         Files (evenly spaced) decoded to fit extractors that learn from the images.
     n_jobs : int or "auto", default=1
         Workers (-1: one per core), capped at the cores and at the chunks to do. "auto" runs
-        in this process unless the work left after the first chunk would take more than a
-        few seconds there. The output does not depend on it.
+        in this process unless the work left after the first two chunks would take more than
+        8 seconds there. The output does not depend on it.
     backend : {"loky", "threading", "dask"}, default="loky"
         See :func:`parallel_backend`. The output does not depend on it.
     scheduler : str or None
@@ -391,9 +391,12 @@ def _run_chunks(tasks, extractor, job, options, used):
     if not tasks:
         return
     if n_jobs == "auto" and backend != "dask":
-        start = time.perf_counter()  # the first chunk here tells what the rest would cost
-        yield _extract_chunk(*tasks[0], extractor, job, options["on_event"])
-        tasks = tasks[1:]
+        # Two chunks here: the first pays for warming up (the numba kernels' cache, the
+        # files' first read), the second tells what each of the others would cost.
+        for task in tasks[:2]:
+            start = time.perf_counter()
+            yield _extract_chunk(*task, extractor, job, options["on_event"])
+        tasks = tasks[2:]
         left = (time.perf_counter() - start) * len(tasks)
         workers = worker_count(-1, len(tasks)) if left > _PARALLEL_SECONDS else 1
     elif backend == "dask":

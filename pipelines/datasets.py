@@ -11,6 +11,7 @@ import errno
 import io
 import os
 import pickle
+import re
 import stat
 import warnings
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from joblib import Parallel, delayed
 
 from features import resize_images
 
-from ._runtime import DEFAULT_MAX_PIXELS
+from ._runtime import DEFAULT_MAX_PIXELS, worker_count
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _FILES_PER_TASK = 512
@@ -318,13 +319,12 @@ def _header_shape(data, limit):
                 turned = image.format == "JPEG" and (
                     image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
                 )
-    except Image.DecompressionBombError:
-        declared = 2 * Image.MAX_IMAGE_PIXELS
+    except Image.DecompressionBombError as exc:  # over twice Pillow's own limit
+        found = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow names the header's count
+        declared = f"{found.group(1)} pixels" if found else "more pixels than Pillow reads"
         raise DecodeError(
-            f"image of more than {declared} pixels (from its header) is over the limit of "
-            f"{limit} pixels (max_pixels)"
-            if limit < declared
-            else f"image header declares more than {declared} pixels, more than Pillow reads"
+            f"image of {declared} (from its header) is over the limit of {limit} pixels "
+            "(max_pixels)"
         ) from None
     except MemoryError:
         raise DecodeError("out of memory: reading the image header failed (MemoryError)") from None
@@ -393,7 +393,7 @@ def image_shapes(paths, *, max_pixels=DEFAULT_MAX_PIXELS, n_jobs=None):
     [(20, 30), None]
     """
     tasks = [paths[i : i + _FILES_PER_TASK] for i in range(0, len(paths), _FILES_PER_TASK)]
-    parts = Parallel(n_jobs=n_jobs, prefer="threads")(
+    parts = Parallel(n_jobs=worker_count(n_jobs, len(tasks)), prefer="threads")(
         delayed(_shapes_of)(task, max_pixels) for task in tasks
     )
     return [shape for part in parts for shape in part]
@@ -604,7 +604,8 @@ def decode_images(
     grey, size, max_pixels
         See :func:`decode_bytes`.
     n_jobs : int or None
-        Threads (joblib's convention: None is 1, -1 all cores).
+        Threads (joblib's convention: None is 1, -1 all cores), capped at the cores and at
+        the blocks of 512 files.
     grayscale : bool or None
         Deprecated spelling of ``grey``.
 
@@ -618,7 +619,7 @@ def decode_images(
     grey = _grey_argument(grey, grayscale, "decode_images")
     size = check_size(size, max_pixels)  # a bad size fails once, before any file is read
     tasks = [paths[i : i + _FILES_PER_TASK] for i in range(0, len(paths), _FILES_PER_TASK)]
-    parts = Parallel(n_jobs=n_jobs, prefer="threads")(
+    parts = Parallel(n_jobs=worker_count(n_jobs, len(tasks)), prefer="threads")(
         delayed(_decode_many)(task, grey, size, max_pixels) for task in tasks
     )
     images = [image for part, _ in parts for image in part]

@@ -347,7 +347,7 @@ def _schema(data, name):
                     f"decompressed, more than {_MAX_MODEL_BYTES}."
                 )
             schema = json.loads(archive.read("schema.json"))
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, EOFError, RecursionError) as exc:
         if isinstance(exc, ModelFileError):
             raise
         raise ModelFileError(

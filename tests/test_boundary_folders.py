@@ -20,7 +20,7 @@ import pytest
 
 from features import RawPixels
 from pipelines._runtime import FolderLockedError, locked_folder, worker_count
-from pipelines.batch import extract_folder, read_paths
+from pipelines.batch import extract_folder, read_class_names, read_paths
 from pipelines.datasets import (
     DecodeError,
     decode_image,
@@ -145,6 +145,8 @@ def test_any_file_name_the_os_allows(tmp_path, capsys):
     cls = os.fsencode(src / "a")
     for i, name in enumerate(ODD_NAMES):
         _write(os.path.join(cls, name), seed=i)
+    odd_class = os.path.join(os.fsencode(src), b"class\nwith \xff")
+    _write(os.path.join(odd_class, b"1.png"), seed=99)
     broken = os.path.join(cls, b"bad\nname\xff.png")
     Path(os.fsdecode(broken)).write_bytes(b"not an image")
     out = tmp_path / "out"
@@ -153,7 +155,9 @@ def test_any_file_name_the_os_allows(tmp_path, capsys):
     assert len(err) == 1 and err[0].endswith(": not a decodable image")  # one line
     paths = read_paths(out)
     features = np.load(out / "features.npy")
-    assert len(paths) == len(features) == 4 + len(ODD_NAMES)
+    assert len(paths) == len(features) == 5 + len(ODD_NAMES)
+    assert read_class_names(out) == ["a", "b", os.fsdecode(b"class\nwith \xff")]
+    np.testing.assert_array_equal(np.load(out / "labels.npy")[-1], 2)
     on_disk = {os.fsencode(p) for p in paths}
     assert {os.path.join(b"a", n) for n in ODD_NAMES} <= on_disk  # the bytes come back
     for path, row in zip(paths, features, strict=True):
@@ -405,6 +409,19 @@ def test_a_huge_n_jobs_starts_no_more_workers_than_chunks(tmp_path):
     manifest = extract_folder(src, tmp_path / "t", n_jobs=100000, backend="threading", chunk_size=3)
     assert manifest["run"]["workers"] == min(2, joblib.cpu_count())
     assert extract_folder(src, tmp_path / "auto", n_jobs="auto")["run"]["workers"] == 1
+
+
+def test_auto_starts_workers_only_for_long_work(tmp_path, monkeypatch):
+    import pipelines.batch
+
+    src = _folder(tmp_path / "in", n=6)
+    reference = extract_folder(src, tmp_path / "one", chunk_size=2, n_jobs=1)
+    monkeypatch.setattr(pipelines.batch, "_PARALLEL_SECONDS", -1.0)  # any work is long now
+    manifest = extract_folder(
+        src, tmp_path / "auto", chunk_size=2, n_jobs="auto", backend="threading"
+    )
+    assert manifest["run"]["workers"] == min(2, joblib.cpu_count())
+    assert manifest["rows_sha256"] == reference["rows_sha256"]
 
 
 def _children(pid):

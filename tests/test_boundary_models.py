@@ -435,3 +435,27 @@ def test_the_trust_list_covers_every_class_the_library_produces(tmp_path):
     classes.add(models.NeuralNetClassifier)
     names = {f"{c.__module__}.{c.__qualname__}" for c in classes}
     assert names <= set(TRUSTED_OWN), sorted(names - set(TRUSTED_OWN))
+
+
+def test_a_deeply_nested_schema_is_one_line(tmp_path, good_file):
+    deep = b"[" * 200000 + b"]" * 200000
+    path = _edit(good_file, tmp_path / "deep.skops", lambda m: {**m, "schema.json": deep})
+    _refused(path, ModelFileError, "schema.json cannot be read (RecursionError")
+
+
+def test_a_model_whose_parts_do_not_fit_fails_in_one_line(tmp_path, capsys):
+    pixels = RawPixels().fit(np.zeros((1, 8, 8), np.uint8))
+    clf = LogisticRegression().fit(np.eye(10)[:2], [0, 1])  # expects 10 features, gets 64
+    path = tmp_path / "misfit.skops"
+    sio.dump(_content(Pipeline([("features", pixels), ("clf", clf)])), path)
+    image = tmp_path / "x.png"
+    image.write_bytes(cv2_png(np.zeros((8, 8), np.uint8)))
+    assert predict_script.main([str(path), str(image)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "failed on the images: ValueError: X has 64 features" in err
+
+
+def cv2_png(image):
+    import cv2
+
+    return cv2.imencode(".png", image)[1].tobytes()
