@@ -349,17 +349,21 @@ def _run(*, root, out, arguments, features, size, source, overwrite, started, **
         for a, b in [bounds[k]]
     ]
     failed, used = 0, {"workers": 1}
-    for k, n_files, n_failed in _run_chunks(tasks, extractor, job, options, used):
-        done.add(k)
-        assembler.advance(done)  # copies in order while the workers go on
-        failed += n_failed
-        bar.set_postfix(failures=failed, refresh=False)
-        bar.update(n_files)
-    bar.close()
-    timings["extract_seconds"] = time.perf_counter() - tick
-
-    tick = time.perf_counter()
-    manifest = assembler.finish(extractor, options["on_event"])
+    try:
+        for k, n_files, n_failed in _run_chunks(tasks, extractor, job, options, used):
+            done.add(k)
+            assembler.advance(done)  # copies in order while the workers go on
+            failed += n_failed
+            bar.set_postfix(failures=failed, refresh=False)
+            bar.update(n_files)
+        bar.close()
+        timings["extract_seconds"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        manifest = assembler.finish(extractor, options["on_event"])
+    except BaseException:  # Ctrl-C, a failure: the chunk files stay, the partial copy goes
+        bar.close()
+        assembler.path.unlink(missing_ok=True)
+        raise
     timings["assemble_seconds"] = time.perf_counter() - tick
     timings["total_seconds"] = time.perf_counter() - started
     manifest["timings"].update(timings)

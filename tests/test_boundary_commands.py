@@ -285,3 +285,17 @@ def test_predict_writes_any_file_name_back_as_its_bytes(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert name in result.stdout  # the name's own bytes, so the CSV row names the file
+
+
+def test_an_interrupted_job_keeps_its_chunks_and_no_partial_file(tmp_path):
+    src = _folder(tmp_path / "in", n=4)
+
+    def interrupt(stage, index):
+        if stage == "chunk-done" and index == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract_folder(src, tmp_path / "out", chunk_size=2, on_event=interrupt)
+    left = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert left == [".visionfeatures.lock", "chunks", "extractor.skops", "run.json"]
+    assert extract_folder(src, tmp_path / "out", chunk_size=2)["resumed"] == 2
