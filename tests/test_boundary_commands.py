@@ -183,12 +183,14 @@ def test_ctrl_c_during_an_extraction_resumes(tmp_path):
     command = [sys.executable, str(ROOT / "scripts" / "extract_features.py"), str(src)]
     command += ["--out", str(out), "--quiet", "--chunk-size", "4", "--n-jobs", "1"]
     job = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not (out / "chunks").is_dir() or not any((out / "chunks").glob("chunk-*.npz")):
-        assert job.poll() is None, job.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    job.send_signal(signal.SIGINT)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "chunks").is_dir() or not any((out / "chunks").glob("chunk-*.npz")):
+            assert job.poll() is None, job.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        job.send_signal(signal.SIGINT)
     _, err = job.communicate()
     if job.returncode == 0:  # it finished before the signal came: nothing to show
         pytest.skip("the extraction ended before Ctrl-C")

@@ -336,11 +336,13 @@ def test_a_killed_job_never_leaves_its_lock(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", code, str(out)], env=ENV, stdout=subprocess.PIPE
     )
-    assert holder.stdout.readline() == b"locked\n"
-    with pytest.raises(FolderLockedError):
-        extract_folder(src, out)
-    holder.send_signal(signal.SIGKILL)
-    holder.wait()
+    try:
+        assert holder.stdout.readline() == b"locked\n"
+        with pytest.raises(FolderLockedError):
+            extract_folder(src, out)
+    finally:  # never leave it behind, even when the test fails
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
     assert extract_folder(src, out)["n_images"] == 4
 
 
@@ -453,15 +455,19 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
     command = [sys.executable, str(ROOT / "tests" / "_held_extraction.py")]
     command += [str(src), str(tmp_path / "out"), "chunk-temp:1", str(marker), "2"]
     parent = subprocess.Popen(command, env=ENV, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not marker.exists():  # a worker holds chunk 1 for good
-        assert parent.poll() is None, parent.stderr.read().decode()
-        assert time.monotonic() < deadline, "the held run never reached its hold point"
-        time.sleep(0.05)
-    children = _children(parent.pid)
-    assert int(marker.read_text()) in children and len(children) >= 2
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
+    children = []
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():  # a worker holds chunk 1 for good
+            assert parent.poll() is None, parent.stderr.read().decode()
+            assert time.monotonic() < deadline, "the held run never reached its hold point"
+            time.sleep(0.05)
+        children = _children(parent.pid)
+        assert int(marker.read_text()) in children and len(children) >= 2
+    finally:
+        children = children or _children(parent.pid)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
     deadline = time.monotonic() + 30
     while any(_running(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
