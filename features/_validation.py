@@ -8,7 +8,10 @@ A batch of images is one of
 * a list of such images, ``(rows, cols)`` or ``(rows, cols, channels)`` each, which must share
   one shape unless the extractor resizes them to a common ``size``.
 
-Pixel values are uint8, uint16, or floats in [0, 1]. Validation happens in two stages so that
+Pixel values are uint8, uint16, or floats in [0, 1], in either byte order: an array whose
+bytes are not in the machine's order (``">u2"``, ``">f4"``, as read from some files or sent
+by another machine) is converted once, since its bytes read as native numbers would give
+wrong features without any error. Validation happens in two stages so that
 memory stays bounded: :func:`as_image_batch` checks the structure of the whole batch without
 copying an ndarray, and :func:`prepare_chunk` checks the values of one chunk and converts it
 (alpha, resizing, grey conversion, dtype) in a few whole-chunk operations.
@@ -107,7 +110,8 @@ def as_image_batch(images, *, owner, size=None):
     Returns
     -------
     batch : ndarray of shape (n, rows, cols) or (n, rows, cols, channels)
-        The input itself when it was already such an array (no copy), else a stacked copy.
+        The input itself when it was already such an array in the machine's byte order (no
+        copy), else a stacked or byte-swapped copy.
 
     Raises
     ------
@@ -120,6 +124,10 @@ def as_image_batch(images, *, owner, size=None):
     >>> import numpy as np
     >>> as_image_batch([np.zeros((4, 5)), np.ones((4, 5))], owner="RawPixels").shape
     (2, 4, 5)
+    >>> big_endian = np.full((1, 2, 2), 258, dtype=">u2")
+    >>> batch = as_image_batch(big_endian, owner="RawPixels")
+    >>> batch.dtype.isnative, int(batch[0, 0, 0])
+    (True, 258)
     """
     if isinstance(images, (list, tuple)):
         images = _stack_list(images, owner=owner, size=size)
@@ -151,6 +159,8 @@ def as_image_batch(images, *, owner, size=None):
     if min(images.shape[1:3]) == 0:
         shape = _shape_text(images.shape[1:])
         raise ValueError(f"{owner} got images with no pixels: shape {shape}.")
+    if not images.dtype.isnative:  # the kernels read the bytes as native numbers
+        images = images.astype(images.dtype.newbyteorder("="))
     return images
 
 

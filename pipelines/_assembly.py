@@ -16,8 +16,56 @@ import numpy as np
 
 from ._runtime import jsonable, library_versions, write_atomic
 
-FORMAT = "visionfeatures-batch/1"
+FORMAT = "visionfeatures-batch/2"  # /2: paths.jsonl and class_names.jsonl (/1: .txt files)
 CHUNKS = "chunks"
+PATHS = "paths.jsonl"
+CLASS_NAMES = "class_names.jsonl"
+_OLD_TEXT_FILES = {PATHS: "paths.txt", CLASS_NAMES: "class_names.txt"}  # format /1
+
+
+def read_paths(out):
+    """The image path of each row of ``out/features.npy``, relative to the input folder.
+
+    ``paths.jsonl`` holds one JSON string a line, so that every name the operating system
+    allows comes back exactly: a newline in a name is ``\\n`` inside its string, and a name
+    that is not UTF-8 keeps its bytes as surrogate escapes (``os.fsencode`` gives them back).
+    Outputs of format ``visionfeatures-batch/1`` (``paths.txt``, a name a line) are read too.
+
+    Examples
+    --------
+    >>> from pipelines.batch import read_paths
+    >>> read_paths("photos-hog")[:2]  # doctest: +SKIP
+    ['cat/001.jpg', 'cat/002.jpg']
+    """
+    return _read_lines(Path(out), PATHS)
+
+
+def read_class_names(out):
+    """The class names of ``out/labels.npy`` (``class_names.jsonl``, or an old ``.txt``).
+
+    Examples
+    --------
+    >>> from pipelines.batch import read_class_names
+    >>> read_class_names("photos-hog")  # doctest: +SKIP
+    ['cat', 'dog']
+    """
+    return _read_lines(Path(out), CLASS_NAMES)
+
+
+def _read_lines(out, name):
+    path = out / name
+    if path.exists():
+        with open(path, encoding="ascii") as f:
+            return [json.loads(line) for line in f]
+    old = out / _OLD_TEXT_FILES[name]
+    if old.exists():
+        return old.read_text().splitlines()
+    raise ValueError(f"{str(out)!r} holds no {name} (nor {_OLD_TEXT_FILES[name]}).")
+
+
+def _json_lines(items):
+    """One JSON string a line, ASCII only (names that are not UTF-8 become \\udcXX)."""
+    return "".join(json.dumps(item) + "\n" for item in items).encode("ascii")
 
 
 def chunk_path(chunk_dir, index):
@@ -59,7 +107,8 @@ class Assembler:
             f.write(b"\0" * self.reserved)
         self.next, self.n_rows = 0, 0
         self.kept, self.failures, self.seconds, self.cpu_seconds = [], [], 0.0, 0.0
-        self.digest = hashlib.sha256()
+        self.reused = 0
+        self.digest = None  # of the rows as read back from the file, once it is complete
 
     def advance(self, done):
         """Copy every chunk that is done and follows the ones already copied."""
@@ -73,6 +122,7 @@ class Assembler:
                 self.failures.extend(json.loads(str(chunk["failures"])))
                 self.seconds += float(chunk["seconds"])
                 self.cpu_seconds += float(chunk["cpu_seconds"])
+                self.reused += int(chunk["reused"]) if "reused" in chunk else 0
             if len(block):
                 start = self.reserved + self.n_rows * row_bytes
                 os.truncate(self.path, start + block.nbytes)
@@ -81,7 +131,6 @@ class Assembler:
                 )
                 window[:] = block
                 del window  # unmapped: the rows stay in the page cache, safe from a kill
-                self.digest.update(memoryview(block).cast("B"))
             self.n_rows += len(block)
             self.next += 1
 
@@ -106,16 +155,58 @@ class Assembler:
             os.replace(moved, self.path)
         if on_event is not None:
             on_event("assembly", 0)
-        os.replace(self.path, self.out / "features.npy")
+        final = self.out / "features.npy"
+        os.replace(self.path, final)
+        # The manifest's hash is of the bytes the file holds, read back from it: never of
+        # what this process meant to write.
+        self.digest = rows_sha256(final, (self.n_rows, self.n_features))
 
         plan, out = self.plan, self.out
         rows = np.concatenate(self.kept) if self.kept else np.empty(0, dtype=np.int64)
         if plan["labels"] is not None:
             labels = np.asarray(plan["labels"], dtype=np.int64)[rows]
             write_atomic(out / "labels.npy", _npy_bytes(labels))
-            write_atomic(out / "class_names.txt", _lines(plan["class_names"]))
-        write_atomic(out / "paths.txt", _lines(plan["files"][i] for i in rows))
+            write_atomic(out / CLASS_NAMES, _json_lines(plan["class_names"]))
+        write_atomic(out / PATHS, _json_lines(plan["files"][i] for i in rows))
         return _manifest(plan, extractor, rows, self)
+
+
+def rows_sha256(path, shape=None):
+    """The SHA-256 of the rows of a float32 ``.npy`` file, read from the file in blocks.
+
+    Raises ``ValueError`` when the file is not a float32 ``.npy`` file of ``shape``.
+
+    Examples
+    --------
+    >>> from pipelines._assembly import rows_sha256
+    >>> len(rows_sha256("photos-hog/features.npy"))  # doctest: +SKIP
+    64
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            found, fortran, dtype = read_header(f)
+        except ValueError as exc:
+            raise ValueError(f"{str(path)!r} is not a .npy file: {exc}") from None
+        if dtype != np.dtype("<f4") or fortran or (shape is not None and found != tuple(shape)):
+            raise ValueError(
+                f"{str(path)!r} holds a {dtype} array of shape {found}; expected float32 of "
+                f"shape {tuple(shape) if shape is not None else '(n, n_features)'}."
+            )
+        expected = int(np.prod(found)) * 4
+        n_read = 0
+        while block := f.read(1 << 22):
+            digest.update(block)
+            n_read += len(block)
+    if n_read != expected:
+        raise ValueError(f"{str(path)!r} holds {n_read} bytes of rows; its header says {expected}.")
+    return digest.hexdigest()
 
 
 def _manifest(plan, extractor, rows, assembler):
@@ -149,7 +240,8 @@ def _manifest(plan, extractor, rows, assembler):
             "chunk_seconds_sum": assembler.seconds,
             "chunk_cpu_seconds_sum": assembler.cpu_seconds,
         },
-        "rows_sha256": assembler.digest.hexdigest(),
+        "rows_sha256": assembler.digest,
+        "paths_file": PATHS,
     }
 
 
@@ -157,7 +249,3 @@ def _npy_bytes(array):
     buffer = BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
-
-
-def _lines(items):
-    return "".join(f"{item}\n" for item in items).encode()

@@ -7,9 +7,12 @@ A file that cannot be decoded is never dropped silently: it is listed in ``failu
 reason and a warning names it.
 """
 
+import errno
 import io
 import os
 import pickle
+import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -21,7 +24,7 @@ from joblib import Parallel, delayed
 
 from features import resize_images
 
-from ._runtime import DEFAULT_MAX_PIXELS
+from ._runtime import DEFAULT_MAX_PIXELS, worker_count
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _FILES_PER_TASK = 512
@@ -122,6 +125,14 @@ def load_dataset(name):
 def list_image_files(root):
     """List the image files of a folder in the ``root/<class>/<image>`` layout, sorted.
 
+    Any name the operating system allows is kept as Python gives it (names that are not
+    UTF-8 carry their bytes as surrogate escapes, which ``open`` and ``os.fsencode`` turn
+    back into the same bytes). Symbolic links are followed; a link that leads nowhere or
+    into a loop, an image-named entry that is not a regular file (a folder, a FIFO, a
+    device) and a class folder that cannot be listed are returned as failures with their
+    reason, never dropped silently and never fatal. Hidden names (starting with ".") are
+    skipped.
+
     Parameters
     ----------
     root : str or Path
@@ -135,30 +146,50 @@ def list_image_files(root):
         Index of each file's class in ``class_names``; None for a flat folder.
     class_names : list of str
         The sorted names of the class folders.
-    stray : list of (str, str)
-        Image files outside any class folder when class folders exist, with the reason.
+    failures : list of (str, str)
+        Entries found while listing that cannot be read, with the reason: image files
+        outside any class folder when class folders exist, broken or looping links,
+        image-named entries that are not files, folders that cannot be listed.
 
     Raises
     ------
     ValueError
         When ``root`` does not exist, is not a folder, or holds no image files.
+
+    Examples
+    --------
+    >>> from pipelines.datasets import list_image_files
+    >>> paths, labels, class_names, failures = list_image_files("photos")  # doctest: +SKIP
+    >>> class_names, failures[:1]  # doctest: +SKIP
+    (['cat', 'dog'], [('photos/cat/old.jpg', 'dangling symbolic link')])
     """
     root = Path(root)
     if not root.exists():
         raise ValueError(f"Image folder {str(root)!r} does not exist.")
     if not root.is_dir():
         raise ValueError(f"{str(root)!r} is not a folder.")
-    entries = sorted(os.scandir(root), key=lambda e: e.name)
-    class_dirs = [e for e in entries if e.is_dir() and not e.name.startswith(".")]
-    top_images = [e.path for e in entries if e.is_file() and _is_image_name(e.name)]
+    try:
+        entries, failures = _scan(str(root))  # every failure here: it may be a class folder
+    except OSError as exc:
+        raise ValueError(
+            f"Cannot list image folder {str(root)!r}: {exc.strerror or exc}."
+        ) from None
+    class_dirs = [path for path, kind in entries if kind == "dir"]
+    top_images = [path for path, kind in entries if kind == "file" and _is_image_name(path)]
     if not class_dirs:
-        if not top_images:
+        files = top_images
+        if not files:
             raise ValueError(f"Image folder {str(root)!r} holds no image files ({_ext_list()}).")
-        return top_images, None, [], []
+        return files, None, [], sorted(failures)
     paths, labels = [], []
-    for label, entry in enumerate(class_dirs):
-        names = sorted(f.name for f in os.scandir(entry.path) if f.is_file())
-        files = [os.path.join(entry.path, n) for n in names if _is_image_name(n)]
+    for label, folder in enumerate(class_dirs):
+        try:
+            found, problems = _scan(folder)
+        except OSError as exc:
+            failures.append((folder, f"cannot list the class folder: {exc.strerror or exc}"))
+            continue
+        files, problems = _image_files(found, problems)
+        failures += problems
         paths.extend(files)
         labels.extend([label] * len(files))
     if not paths:
@@ -166,11 +197,60 @@ def list_image_files(root):
             f"Image folder {str(root)!r} has class folders but no image files in them "
             f"({_ext_list()})."
         )
-    stray = [(p, "image outside a class folder") for p in top_images]
-    return paths, np.asarray(labels, dtype=np.int64), [e.name for e in class_dirs], stray
+    failures += [(p, "image outside a class folder") for p in top_images]
+    names = [os.path.basename(folder) for folder in class_dirs]
+    return paths, np.asarray(labels, dtype=np.int64), names, sorted(failures)
 
 
-def _is_image_name(name):
+def _image_files(entries, failures):
+    """The image files among ``entries``, and the failures that concern images.
+
+    A folder with an image name is a failure; a failure whose name is not an image's (a
+    broken link named ``notes.txt``) concerns no image and is dropped, as such files are.
+    """
+    files = [path for path, kind in entries if kind == "file" and _is_image_name(path)]
+    failures = [(path, reason) for path, reason in failures if _is_image_name(path)]
+    failures += [
+        (path, "not a regular file (a folder)")
+        for path, kind in entries
+        if kind == "dir" and _is_image_name(path)
+    ]
+    return files, failures
+
+
+def _scan(folder):
+    """([(path, "file" | "dir")], [(path, reason)]) of a folder's visible entries, sorted.
+
+    Entries are classified by ``os.stat``, which follows symbolic links; an entry it
+    cannot classify, or that is neither a regular file nor a folder, is a failure. Raises
+    ``OSError`` when the folder itself cannot be listed.
+    """
+    with os.scandir(folder) as listing:
+        names = sorted(entry.name for entry in listing if not entry.name.startswith("."))
+    entries, failures = [], []
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            failures.append((path, _stat_reason(path, exc)))
+            continue
+        if stat.S_ISDIR(mode):
+            entries.append((path, "dir"))
+        elif stat.S_ISREG(mode):
+            entries.append((path, "file"))
+        else:
+            failures.append((path, "not a regular file (a FIFO, socket or device)"))
+    return entries, failures
+
+
+def _stat_reason(path, exc):
+    reason = _os_reason(path, exc)
+    return reason if reason != (exc.strerror or str(exc)) else f"cannot read: {reason}"
+
+
+def _is_image_name(path):
+    name = os.path.basename(path)
     return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
@@ -221,8 +301,12 @@ def check_size(size, max_pixels=DEFAULT_MAX_PIXELS):
     return rows, cols
 
 
-def _header_shape(data):
-    """(rows, cols) from the image header, read by Pillow without decoding the pixels."""
+def _header_shape(data, limit):
+    """(rows, cols) from the image header, read by Pillow without decoding the pixels.
+
+    The shape is the one decoding gives: an EXIF orientation that turns the image by 90
+    degrees (which OpenCV applies) swaps rows and cols.
+    """
     from PIL import Image
 
     try:
@@ -230,12 +314,89 @@ def _header_shape(data):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 cols, rows = image.size
-    except Image.DecompressionBombError:
-        limit = 2 * Image.MAX_IMAGE_PIXELS
-        raise DecodeError(f"image header declares more than {limit} pixels") from None
+                # OpenCV turns JPEGs by their EXIF orientation; Pillow has a JPEG's EXIF from
+                # its header (for PNG it would decode the whole image to look for one).
+                turned = image.format == "JPEG" and (
+                    image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+                )
+    except Image.DecompressionBombError as exc:  # over twice Pillow's own limit
+        found = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow names the header's count
+        declared = f"{found.group(1)} pixels" if found else "more pixels than Pillow reads"
+        raise DecodeError(
+            f"image of {declared} (from its header) is over the limit of {limit} pixels "
+            "(max_pixels)"
+        ) from None
+    except MemoryError:
+        raise DecodeError("out of memory: reading the image header failed (MemoryError)") from None
     except Exception:  # Pillow raises many types on a malformed header: all mean "not an image"
         raise DecodeError("not a decodable image") from None
-    return rows, cols
+    return (cols, rows) if turned else (rows, cols)
+
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def image_shape(path, *, max_pixels=DEFAULT_MAX_PIXELS):
+    """(rows, cols) of an image file as :func:`decode_image` would decode it, from its header.
+
+    Only the header is read (a few KB at most), so the shapes of a whole folder are known at
+    the cost of listing it.
+
+    Raises
+    ------
+    DecodeError
+        When the file cannot be read, is not an image, or is over ``max_pixels``.
+
+    Examples
+    --------
+    >>> import cv2, numpy as np
+    >>> from pipelines.datasets import image_shape
+    >>> _ = cv2.imwrite("wide.png", np.zeros((20, 30, 3), np.uint8))  # doctest: +SKIP
+    >>> image_shape("wide.png")  # doctest: +SKIP
+    (20, 30)
+    """
+    limit = check_max_pixels(max_pixels)
+    with _open_image_file(path) as f:
+        header = f.read(_HEADER_BYTES)
+    if not header:
+        raise DecodeError("empty file")
+    try:
+        shape = _header_shape(header, limit)
+    except DecodeError:  # a header longer than the first bytes (large EXIF blocks)
+        with _open_image_file(path) as f:
+            shape = _header_shape(_read_limited(f, limit), limit)
+    if shape[0] * shape[1] > limit:
+        raise DecodeError(_over_limit(*shape, limit))
+    return shape
+
+
+_HEADER_BYTES = 1 << 16
+
+
+def _shapes_of(paths, max_pixels):
+    shapes = []
+    for path in paths:
+        try:
+            shapes.append(image_shape(path, max_pixels=max_pixels))
+        except DecodeError:
+            shapes.append(None)
+    return shapes
+
+
+def image_shapes(paths, *, max_pixels=DEFAULT_MAX_PIXELS, n_jobs=None):
+    """:func:`image_shape` of many files, in parallel threads; None where it fails.
+
+    Examples
+    --------
+    >>> from pipelines.datasets import image_shapes
+    >>> image_shapes(["wide.png", "notes.png"])  # doctest: +SKIP
+    [(20, 30), None]
+    """
+    tasks = [paths[i : i + _FILES_PER_TASK] for i in range(0, len(paths), _FILES_PER_TASK)]
+    parts = Parallel(n_jobs=worker_count(n_jobs, len(tasks)), prefer="threads")(
+        delayed(_shapes_of)(task, max_pixels) for task in tasks
+    )
+    return [shape for part in parts for shape in part]
 
 
 def decode_bytes(data, *, grey=False, size=None, max_pixels=DEFAULT_MAX_PIXELS):
@@ -286,24 +447,54 @@ def decode_bytes(data, *, grey=False, size=None, max_pixels=DEFAULT_MAX_PIXELS):
     buffer = np.frombuffer(data, dtype=np.uint8)
     if buffer.size == 0:
         raise DecodeError("empty file")
-    rows, cols = _header_shape(buffer)
     limit = check_max_pixels(max_pixels)
+    size = check_size(size, limit)
+    rows, cols = _header_shape(buffer, limit)
     if rows * cols > limit:
-        raise DecodeError(
-            f"image of {rows}x{cols} pixels is over the limit of {limit} pixels (max_pixels)"
-        )
-    image = cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR)
+        raise DecodeError(_over_limit(rows, cols, limit))
+    try:
+        image = cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR)
+    except MemoryError:
+        raise DecodeError(_out_of_memory(rows, cols)) from None
+    except cv2.error as exc:  # OpenCV reports a failed allocation as an error of its own
+        if "memory" in str(exc).lower() or "allocate" in str(exc).lower():
+            raise DecodeError(_out_of_memory(rows, cols)) from None
+        raise DecodeError("not a decodable image") from None
     if image is None:
+        _check_room(rows, cols, 1 if grey else 3)  # OpenCV returns None when it runs out, too
         raise DecodeError("not a decodable image")
     if image.shape[0] * image.shape[1] > limit:  # a header that understated the size
-        raise DecodeError(f"image of {image.shape[0]}x{image.shape[1]} pixels is over the limit")
+        raise DecodeError(_over_limit(image.shape[0], image.shape[1], limit))
     if _is_truncated_jpeg(buffer):
         raise DecodeError("truncated JPEG (no end-of-image marker)")
-    if not grey:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if size is not None and image.shape[:2] != tuple(size):
-        image = resize_images(image[None], tuple(size))[0]
+    try:
+        if not grey:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        if size is not None and image.shape[:2] != tuple(size):
+            image = resize_images(image[None], tuple(size))[0]
+    except MemoryError:
+        raise DecodeError(_out_of_memory(*image.shape[:2], size)) from None
     return image
+
+
+def _check_room(rows, cols, channels):
+    """Raise the out-of-memory DecodeError when an image of this size cannot be allocated."""
+    try:
+        room = np.empty(rows * cols * channels, dtype=np.uint8)  # reserved, never touched
+    except MemoryError:
+        raise DecodeError(_out_of_memory(rows, cols)) from None
+    del room
+
+
+def _over_limit(rows, cols, limit):
+    return f"image of {rows}x{cols} pixels is over the limit of {limit} pixels (max_pixels)"
+
+
+def _out_of_memory(rows, cols, size=None):
+    what = f"an image of {rows}x{cols} pixels"
+    if size is not None:
+        what += f" resized to {size[0]}x{size[1]}"
+    return f"out of memory: the allocation for {what} failed (MemoryError)"
 
 
 def decode_image(path, *, grey=False, size=None, max_pixels=DEFAULT_MAX_PIXELS, grayscale=None):
@@ -331,18 +522,56 @@ def decode_image(path, *, grey=False, size=None, max_pixels=DEFAULT_MAX_PIXELS, 
     """
     grey = _grey_argument(grey, grayscale, "decode_image")
     limit = check_max_pixels(max_pixels)
-    try:
-        with open(path, "rb") as f:
-            n_bytes = os.fstat(f.fileno()).st_size
-            if n_bytes > _BYTES_PER_PIXEL * limit + _METADATA_BYTES:
-                raise DecodeError(
-                    f"file of {n_bytes} bytes is larger than any image within the limit of "
-                    f"{limit} pixels"
-                )
-            data = f.read()
-    except OSError as exc:
-        raise DecodeError(f"cannot read the file: {exc.strerror or exc}") from None
+    with _open_image_file(path) as f:
+        data = _read_limited(f, limit)
     return decode_bytes(data, grey=grey, size=size, max_pixels=limit)
+
+
+class _open_image_file:
+    """Open ``path`` for reading as a regular file, or raise a ``DecodeError`` saying why.
+
+    The file is opened without blocking, so that a FIFO or a device with an image's name
+    is refused instead of waiting forever (or reading forever, like /dev/zero).
+    """
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(self.path, flags)
+        except OSError as exc:
+            raise DecodeError(f"cannot read the file: {_os_reason(self.path, exc)}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise DecodeError("not a regular file")
+        self.file = os.fdopen(fd, "rb")
+        return self.file
+
+    def __exit__(self, *exc_info):
+        self.file.close()
+
+
+def _read_limited(f, limit):
+    """The bytes of an open file, refused when larger than any image within ``limit``."""
+    most = _BYTES_PER_PIXEL * limit + _METADATA_BYTES
+    n_bytes = os.fstat(f.fileno()).st_size
+    data = f.read(n_bytes + 1) if n_bytes <= most else b""  # read(n) allocates n bytes
+    if n_bytes > most or len(data) > most:
+        raise DecodeError(
+            f"file of {max(n_bytes, len(data))} bytes is larger than any image within the "
+            f"limit of {limit} pixels"
+        )
+    return data
+
+
+def _os_reason(path, exc):
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return "dangling symbolic link (its target does not exist)"
+    return exc.strerror or str(exc)
 
 
 def _is_truncated_jpeg(data):
@@ -375,7 +604,8 @@ def decode_images(
     grey, size, max_pixels
         See :func:`decode_bytes`.
     n_jobs : int or None
-        Threads (joblib's convention: None is 1, -1 all cores).
+        Threads (joblib's convention: None is 1, -1 all cores), capped at the cores and at
+        the blocks of 512 files.
     grayscale : bool or None
         Deprecated spelling of ``grey``.
 
@@ -387,8 +617,9 @@ def decode_images(
         (path, reason) for each failed file, in path order.
     """
     grey = _grey_argument(grey, grayscale, "decode_images")
+    size = check_size(size, max_pixels)  # a bad size fails once, before any file is read
     tasks = [paths[i : i + _FILES_PER_TASK] for i in range(0, len(paths), _FILES_PER_TASK)]
-    parts = Parallel(n_jobs=n_jobs, prefer="threads")(
+    parts = Parallel(n_jobs=worker_count(n_jobs, len(tasks)), prefer="threads")(
         delayed(_decode_many)(task, grey, size, max_pixels) for task in tasks
     )
     images = [image for part, _ in parts for image in part]

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from features import RawPixels
 from pipelines import _assembly
-from pipelines.batch import extract_folder
+from pipelines.batch import extract_folder, read_class_names, read_paths
 from pipelines.cli.extract import parse_features, parse_value
 from pipelines.datasets import decode_image
 from pipelines.registry import EXTRACTORS, build_extractor, extractor_class
@@ -25,13 +25,13 @@ from scripts import extract_features as script
 from ._numerics import bovw_atol
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTPUT_FILES = ("features.npy", "labels.npy", "class_names.txt", "paths.txt")
+OUTPUT_FILES = ("features.npy", "labels.npy", "class_names.jsonl", "paths.jsonl")
 BAD = {
     "a/empty.jpg": "empty file",
     "b/notes.png": "not a decodable image",
     "c/cut.jpg": "truncated JPEG (no end-of-image marker)",  # OpenCV 5: not decodable
-    "c/wide.png": "image of shape (16, 20, 3) differs from the first image's (16, 16, 3); "
-    "give a size (--size) to resize every image",
+    "c/wide.png": "image of shape (16, 20, 3) differs from the common shape (16, 16, 3) of the "
+    "folder's images; give a size (--size) to resize every image",
 }
 
 
@@ -78,7 +78,7 @@ def _same_output(a, b):
 def test_outputs_equal_the_extractor_on_decoded_images(folder, tmp_path):
     manifest = extract_folder(folder, tmp_path / "out", chunk_size=4)
     out = tmp_path / "out"
-    paths = (out / "paths.txt").read_text().splitlines()
+    paths = read_paths(out)
     assert paths == _good_files(folder)
     images = np.stack([decode_image(str(folder / p)) for p in paths])
     expected = RawPixels().fit(images).transform(images)
@@ -87,7 +87,8 @@ def test_outputs_equal_the_extractor_on_decoded_images(folder, tmp_path):
     np.testing.assert_array_equal(features, expected)
     labels = np.load(out / "labels.npy")
     np.testing.assert_array_equal(labels, ["abc".index(p[0]) for p in paths])
-    assert (out / "class_names.txt").read_text() == "a\nb\nc\n"
+    assert (out / "class_names.jsonl").read_text() == '"a"\n"b"\n"c"\n'
+    assert read_class_names(out) == ["a", "b", "c"]
     on_disk = json.loads((out / "manifest.json").read_text())
     reasons = {f["path"]: f["reason"] for f in on_disk["failures"]}
     if reasons.get("c/cut.jpg") == "not a decodable image":  # OpenCV 5 refuses it itself
@@ -117,8 +118,8 @@ def test_size_resizes_every_image_and_flat_folders_have_no_labels(folder, tmp_pa
     extract_folder(flat, tmp_path / "out", size=(8, 8))
     out = tmp_path / "out"
     assert np.load(out / "features.npy").shape == (2, 8 * 8 * 3)
-    assert (out / "paths.txt").read_text() == "01.png\nwide.png\n"
-    assert not (out / "labels.npy").exists() and not (out / "class_names.txt").exists()
+    assert (out / "paths.jsonl").read_text() == '"01.png"\n"wide.png"\n'
+    assert not (out / "labels.npy").exists() and not (out / "class_names.jsonl").exists()
 
 
 @pytest.mark.blas
@@ -128,7 +129,7 @@ def test_other_extractors_match_their_transform(folder, tmp_path, name):
     spec = {name: settings, "pixels": {"grey": True}}
     with threadpool_limits(1):  # BLAS threads on tiny k-means problems only contend
         extract_folder(folder, tmp_path / "out", features=spec, size=(24, 24), chunk_size=5)
-        paths = (tmp_path / "out" / "paths.txt").read_text().splitlines()
+        paths = read_paths(tmp_path / "out")
         images = np.stack([decode_image(str(folder / p), size=(24, 24)) for p in paths])
         extractor = build_extractor(spec)
         # extractors that learn are fitted on the whole (small) collection, as the job does

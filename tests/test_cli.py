@@ -249,9 +249,9 @@ def test_predict_shows_a_progress_bar_over_the_images(folder, tmp_path, capsys, 
     chunks = []
     predict_files = model_files.predict_files
 
-    def counted(content, paths):
+    def counted(content, paths, **options):
         chunks.append(paths)
-        return predict_files(content, paths)
+        return predict_files(content, paths, **options)
 
     monkeypatch.setattr(model_files, "predict_files", counted)
     assert cli.main(["predict", str(model), *images]) == 0

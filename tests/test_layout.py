@@ -66,7 +66,8 @@ RANKS = {
         "lecture": 1,
         "serve": 1,
         "train": 1,
-        "__init__": 2,
+        "features": 2,  # a folder job as extract runs it: its options and report
+        "__init__": 3,
     },
     "pipelines.serve": {
         "settings": 0,

@@ -53,8 +53,18 @@ def test_round_trip_keeps_model_and_class_names(digits_model, tmp_path):
 
 
 def test_foreign_types_are_refused_by_name(tmp_path):
-    path = save_model({"scaler": make("pixels-svm").steps[1][1], "x": Foreign()}, tmp_path / "f")
+    model = make("pixels-svm").steps[1][1]
+    model.extra_ = Foreign()
     name = f"{__name__}.Foreign"
+    message = (
+        f"Refusing to save {str(tmp_path / 'f')!r}: it holds types that are not trusted: "
+        f"{name}. a file holding them could not be loaded; pass them as trusted if you trust "
+        "them."
+    )
+    with pytest.raises(UntrustedModelError, match=re.escape(message)):
+        save_model(model, tmp_path / "f")
+    assert not (tmp_path / "f").exists()
+    path = save_model(model, tmp_path / "f", trusted=[name])
     assert untrusted_types(path) == [name]
     message = (
         f"Refusing to load {str(path)!r}: it holds types that are not trusted: {name}. "
@@ -62,7 +72,7 @@ def test_foreign_types_are_refused_by_name(tmp_path):
     )
     with pytest.raises(UntrustedModelError, match=re.escape(message)):
         load_model(path)
-    assert load_model(path, trusted=[name])["model"]["x"].value == 1
+    assert load_model(path, trusted=[name])["model"].extra_.value == 1
 
 
 def test_pickle_only_on_request(digits_model, tmp_path):
@@ -138,7 +148,7 @@ def test_predict_probabilities_and_refusals(digits_model, tmp_path, capsys):
     )
     assert all(r["error"] is None for r in rows)
 
-    foreign = save_model(Foreign(), tmp_path / "foreign.skops")
+    foreign = save_model(Foreign(), tmp_path / "foreign.skops", trusted=[f"{__name__}.Foreign"])
     assert predict_script.main([str(foreign), files[0]]) == 1
     err = capsys.readouterr().err
     assert err.startswith("predict.py: Refusing to load") and f"{__name__}.Foreign" in err

@@ -24,6 +24,7 @@ import pytest
 from skimage import data as skdata
 
 from pipelines import make
+from pipelines.batch import read_paths
 from pipelines.datasets import decode_bytes, decode_image, load_image_folder
 from pipelines.model_files import load_model, save_model
 from pipelines.serve.app import create_app
@@ -275,8 +276,7 @@ def test_top_k(client, files):
 def test_features_equal_extract_features_rows_byte_for_byte(client, files):
     out = files["root"] / "extracted"
     rows = np.load(out / "features.npy")
-    names = (out / "paths.txt").read_text().split("\n")
-    paths = [files["folder"] / n for n in names if n][:12]
+    paths = [files["folder"] / n for n in read_paths(out)][:12]
     answer = client.post("/v1/models/extractor/features", files=multipart(paths))
     body = answer.json()
     assert body["n_features"] == rows.shape[1] and body["errors"] == [None] * len(paths)

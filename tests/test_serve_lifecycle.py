@@ -54,21 +54,24 @@ def test_bad_model_files_stop_the_start_with_one_line(model, tmp_path, capsys):
     path, _ = model
     corrupt = tmp_path / "corrupt.skops"
     corrupt.write_bytes(path.read_bytes()[:2000])  # cut short in a copy
-    foreign = save_model({"x": Foreign()}, tmp_path / "foreign.skops", input_shape=(8, 8))
     type_name = f"{__name__}.Foreign"
+    foreign = save_model(
+        {"x": Foreign()}, tmp_path / "foreign.skops", input_shape=(8, 8), trusted=[type_name]
+    )
     cases = [
         ([str(tmp_path / "missing.skops")], f"'{tmp_path / 'missing.skops'}' does not exist"),
-        ([str(corrupt)], f"'{corrupt}' is not a skops model file"),
+        ([str(corrupt)], f"Cannot load model file '{corrupt}': it is a damaged zip archive"),
         (
             [str(path), str(foreign)],
             f"Refusing to load '{foreign}': it holds types that are not trusted: {type_name}.",
         ),
         (
             [str(foreign), "--trust", type_name],
-            f"'{foreign}' holds a dict, neither a classifier pipeline nor an extractor",
+            f"'{foreign}' holds a dict, which is not an estimator",
         ),
         ([str(tmp_path / "train")], f"'{tmp_path / 'train'}' holds no .skops file"),
         ([str(path), f"shapes={path}"], "Two models are named 'shapes'"),
+        ([str(path), "--max-pixels", "32"], "has an input_shape over the pixel limit: size"),
     ]
     (tmp_path / "train").mkdir()
     for argv, fragment in cases:
@@ -85,7 +88,8 @@ def test_the_console_command_has_serve(tmp_path, capsys):
     assert cli.COMMANDS["serve"] is serve_command
     assert cli.main(["serve", str(tmp_path / "none.skops")]) == 1
     err = capsys.readouterr().err
-    assert err == f"visionfeatures serve: Model file '{tmp_path / 'none.skops'}' does not exist.\n"
+    missing = tmp_path / "none.skops"
+    assert err == f"visionfeatures serve: Model file '{missing}' does not exist or is not a file.\n"
 
 
 def test_bad_options_are_usage_errors(model, tmp_path, capsys):

@@ -146,3 +146,42 @@ def test_rgb_mode_rejects_grey():
     msg = "X needs colour images with 3 channels (RGB); got grey images of shape (4, 4)."
     with pytest.raises(ValueError, match=re.escape(msg)):
         output_image_shape((2, 4, 4), owner="X", channels="rgb")
+
+
+def _extractors():
+    from pipelines.registry import EXTRACTORS, make_extractor
+
+    settings = {"bovw": {"n_words": 4, "n_training_patches": 200, "random_state": 0}}
+    return {name: make_extractor(name, **settings.get(name, {})) for name in EXTRACTORS}
+
+
+@pytest.mark.parametrize("name", ["pixels", "hog", "color", "bovw"])
+@pytest.mark.parametrize("dtype", [">u2", ">f4", ">f8", ">f2"])
+def test_big_endian_images_give_the_native_features(name, dtype):
+    # Bytes of another byte order read as native numbers gave wrong features without an error
+    # (RawPixels and ColorHistogram); every extractor now sees the values themselves.
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (3, 24, 24, 3), dtype=np.uint8)
+    native = images.astype(np.uint16) * 257 if "u" in dtype else (images / 255)
+    native = native.astype(np.dtype(dtype).newbyteorder("="))
+    swapped = native.astype(dtype)
+    assert not swapped.dtype.isnative and np.array_equal(swapped, native)
+    extractor = _extractors()[name]
+    expected = extractor.fit(native).transform(native)
+    np.testing.assert_array_equal(extractor.fit(swapped).transform(swapped), expected)
+    as_list = [image for image in swapped]
+    np.testing.assert_array_equal(extractor.transform(as_list), expected)
+
+
+def test_big_endian_reaches_the_pure_functions_as_values():
+    from features import hog_cell_histograms
+
+    images = RNG.integers(0, 65536, (2, 16, 16), dtype=np.uint16)
+    swapped = images.astype(">u2")
+    batch = as_image_batch(swapped, owner="X")
+    assert batch.dtype == np.uint16 and batch.dtype.isnative
+    np.testing.assert_array_equal(batch, images)
+    np.testing.assert_array_equal(
+        hog_cell_histograms(swapped, orientations=9, pixels_per_cell=(8, 8)),
+        hog_cell_histograms(images, orientations=9, pixels_per_cell=(8, 8)),
+    )

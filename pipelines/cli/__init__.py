@@ -8,12 +8,13 @@ mains. Modules here import the heavy libraries only inside ``main``, after parsi
 import argparse
 import sys
 
-from . import compare, extract, lecture, predict, search, serve, show_hog, train
+from . import compare, extract, features, lecture, predict, search, serve, show_hog, train
 
 # command name -> module; the order of the help listing
 COMMANDS = {
     "compare": compare,
     "extract": extract,
+    "features": features,
     "train": train,
     "predict": predict,
     "search": search,

@@ -6,16 +6,21 @@ once its arguments are parsed, so that ``--help`` answers at once.
 """
 
 import argparse
+import functools
 import logging
+import os
+import re
 import sys
 from pathlib import Path
 
+from .._runtime import DEFAULT_MAX_PIXELS
 from ..registry import available, describe
 
 # The packages whose loggers the commands show: the library logs through
 # ``logging.getLogger(__name__)`` and never configures logging itself.
 LIBRARY_LOGGERS = ("features", "models", "pipelines")
 _handler = None  # the handler the last command installed (replaced, never stacked)
+INTERRUPTED = 130  # the shell's status for a command ended by Ctrl-C (128 + SIGINT)
 
 
 def size_pair(text):
@@ -185,5 +190,56 @@ def check_pipeline(parser, name):
 
 def fail(prog, message, code=1):
     """Print ``prog: message`` as one line on stderr and return ``code``."""
-    print(f"{prog}: {message}", file=sys.stderr)
+    text = re.sub(r"\s*\n\s*", " ", str(message).strip())  # a YAML error spans lines
+    print(f"{prog}: {text}", file=sys.stderr)
     return code
+
+
+def pixel_count(text):
+    """argparse type: a number of pixels, as N or ROWSxCOLS (4096x4096)."""
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"expected N or ROWSxCOLS such as 4096x4096; got {text!r}")
+    return parts[0] * (parts[1] if len(parts) == 2 else 1)
+
+
+def add_max_pixels(parser):
+    """Add ``--max-pixels`` (the library's per-image limit, shared with the service)."""
+    side = int(DEFAULT_MAX_PIXELS**0.5)
+    parser.add_argument(
+        "--max-pixels",
+        type=pixel_count,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help="larger images are failures, refused from their header before decoding: N or "
+        f"ROWSxCOLS (default: {side}x{side})",
+    )
+
+
+def interruptible(resumes=False):
+    """Decorate a command's ``main``: Ctrl-C and a failed allocation end with one line.
+
+    Ctrl-C returns 130 and says, for commands that keep their finished work
+    (``resumes=True``), that running the same command again resumes. A ``MemoryError`` is
+    reported as what it is, with exit code 1.
+    """
+
+    def decorate(main):
+        @functools.wraps(main)
+        def wrapper(argv=None, prog=None):
+            name = prog or os.path.basename(sys.argv[0])  # as argparse names it
+            try:
+                return main(argv, prog)
+            except KeyboardInterrupt:
+                again = "; run the same command again to resume where it stopped" if resumes else ""
+                return fail(name, f"interrupted{again}", INTERRUPTED)
+            except MemoryError as exc:
+                detail = f" ({exc})" if str(exc) else ""
+                return fail(name, f"out of memory: an allocation failed{detail}")
+
+        return wrapper
+
+    return decorate

@@ -17,7 +17,15 @@ import time
 from pathlib import Path
 
 from ..registry import available
-from ._common import add_verbosity, fail, parser_for, setup_logging, size_pair
+from ._common import (
+    add_max_pixels,
+    add_verbosity,
+    fail,
+    interruptible,
+    parser_for,
+    setup_logging,
+    size_pair,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +68,11 @@ def build_parser(prog=None):
         "--n-jobs", type=int, default=-1, help="threads for decoding images (default: -1, all)"
     )
     add_verbosity(parser)
+    add_max_pixels(parser)
     return parser
 
 
+@interruptible()
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
@@ -74,6 +84,13 @@ def main(argv=None, prog=None):
     if not 0 < args.test_size < 1:
         parser.error(f"--test-size must be between 0 and 1; got {args.test_size}")
     progress = setup_logging(args)
+
+    from .._runtime import check_output_folder
+
+    try:  # before any work
+        check_output_folder(args.out)
+    except ValueError as exc:
+        return fail(prog, exc, 2)
 
     from ..compare import compare, format_table, write_report
     from ..datasets import load_dataset, load_split, split_dataset
@@ -87,6 +104,7 @@ def main(argv=None, prog=None):
                 random_state=args.random_state,
                 size=args.size,
                 n_jobs=args.n_jobs,
+                max_pixels=args.max_pixels,
             )
             name = Path(args.data).name
         else:

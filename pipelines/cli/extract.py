@@ -1,8 +1,10 @@
 """Extract the features of a folder of images into DIR: features.npy, labels, paths, manifest.
 
-Resumable: run the same command again after an interruption (even kill -9) and only the
-missing chunks are done; the result is the same bytes as an uninterrupted run, whatever
---n-jobs and --backend.
+Resumable: run the same command again after an interruption (Ctrl-C, even kill -9) and only
+the missing chunks are done; the result is the same bytes as an uninterrupted run, whatever
+--n-jobs and --backend. Run again after files were added to, removed from or changed in INPUT
+and only those are read (see the README). DIR is locked while a job writes it: a second job
+on the same DIR stops at once (or waits, with --wait).
 
 examples:
   visionfeatures extract ~/photos --out photos-hog --features hog,color \\
@@ -11,12 +13,63 @@ examples:
       --backend dask --scheduler tcp://10.0.0.5:8786
 """
 
+import argparse
 import json
 from pathlib import Path
 
 from .._runtime import BACKENDS
 from ..registry import EXTRACTORS, check_feature_spec
-from ._common import add_verbosity, fail, parser_for, positive_int, setup_logging, size_pair
+from ._common import (
+    add_max_pixels,
+    add_verbosity,
+    fail,
+    interruptible,
+    parser_for,
+    positive_int,
+    setup_logging,
+    size_pair,
+)
+
+
+def n_jobs_value(text):
+    """argparse type: "auto", or a non-zero int (joblib's convention: -1 is all cores)."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected auto or a non-zero integer; got {text!r}")
+    return value
+
+
+def add_run_options(parser):
+    """The options of a folder job shared by extract and features."""
+    parser.add_argument(
+        "--chunk-size", type=positive_int, default=256, help="files per chunk (default: 256)"
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=n_jobs_value,
+        default="auto",
+        help="worker processes, at most one per core and per chunk; -1: one per core "
+        "(default: auto, in this process unless the folder takes more than a few seconds)",
+    )
+    parser.add_argument("--backend", choices=BACKENDS, default="loky")
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running dask scheduler (with --backend dask; without it a local cluster starts)",
+    )
+    add_max_pixels(parser)
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a run made with other arguments in DIR"
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="wait while another job writes DIR (default: stop)"
+    )
+    add_verbosity(parser)
 
 
 def build_parser(prog=None):
@@ -42,9 +95,12 @@ def build_parser(prog=None):
         metavar="FILE",
         help='JSON or YAML file {feature: {parameter: value}}, e.g. {"hog": {"orientations": 12}}',
     )
-    parser.add_argument("--size", type=size_pair, metavar="ROWS,COLS", help="resize every image")
     parser.add_argument(
-        "--chunk-size", type=positive_int, default=256, help="files per chunk (default: 256)"
+        "--size",
+        type=size_pair,
+        metavar="ROWS,COLS",
+        help="resize every image (default: keep the folder's most common size; other sizes "
+        "are failures)",
     )
     parser.add_argument(
         "--fit-sample",
@@ -52,17 +108,7 @@ def build_parser(prog=None):
         default=1000,
         help="files used to fit extractors that learn, such as bovw (default: 1000)",
     )
-    parser.add_argument("--n-jobs", type=int, default=-1, help="workers (default: -1, all cores)")
-    parser.add_argument("--backend", choices=BACKENDS, default="loky")
-    parser.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="a running dask scheduler (with --backend dask; without it a local cluster starts)",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace a run made with other arguments in DIR"
-    )
-    add_verbosity(parser)
+    add_run_options(parser)
     return parser
 
 
@@ -152,24 +198,77 @@ def _tuples(value):
 
 
 def read_config(path):
-    """The ``{feature: {parameter: value}}`` mapping of a JSON or YAML file."""
+    """The ``{feature: {parameter: value}}`` mapping of a JSON or YAML file.
+
+    Raises a one-line ``ValueError`` for a file that cannot be read or parsed, or that holds
+    something else.
+    """
     import yaml
 
-    text = Path(path).read_text()
-    config = yaml.safe_load(text)  # YAML is a superset of JSON
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise ValueError(f"Cannot read config file {path!r}: {reason}.") from None
+    try:
+        config = yaml.safe_load(text)  # YAML is a superset of JSON
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ValueError(
+            f"Config file {path!r} is not valid YAML or JSON{at}: {problem}."
+        ) from None
     if not isinstance(config, dict):
-        raise ValueError(f"{path!r} must hold a mapping {{feature: {{parameter: value}}}}.")
+        raise ValueError(
+            f"Config file {path!r} must hold a mapping {{feature: {{parameter: value}}}}; "
+            f"got {type(config).__name__}."
+        )
     return config
 
 
+def report(prog, manifest, out):
+    """Print an extraction's failures (the first five) on stderr and its summary line."""
+    from ..batch import summary_line
+
+    for failure in manifest["failures"][:5]:
+        fail(prog, f"failed: {_shown(failure['path'])}: {failure['reason']}")
+    if manifest["n_failures"] > 5:
+        fail(prog, f"... and {manifest['n_failures'] - 5} more (see manifest.json)")
+    print(f"{summary_line(manifest)} -> {out}")
+
+
+def _shown(name):
+    """A file name on one printable line: as it is, or quoted with escapes (newlines, bytes
+    that are not UTF-8)."""
+    return name if name.isprintable() else ascii(name)
+
+
+def run_folder_job(prog, out, job):
+    """Run ``job()`` (a folder job returning its manifest), report it, return the exit code."""
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    try:
+        manifest = job()
+    except (OSError, ValueError, ImportError) as exc:
+        return fail(prog, exc)
+    except TerminatedWorkerError as exc:  # killed, maybe by the kernel for lack of memory
+        return fail(
+            prog,
+            f"a worker process ended abruptly ({exc}); the chunks finished so far are kept: "
+            "run the same command again to resume",
+        )
+    report(prog, manifest, out)
+    return 0
+
+
+@interruptible(resumes=True)
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     prog = parser.prog
     if args.scheduler and args.backend != "dask":
         parser.error("--scheduler needs --backend dask")
-    if args.n_jobs == 0:
-        parser.error("--n-jobs must not be 0")
     progress = setup_logging(args)
     try:
         config = read_config(args.config) if args.config else None
@@ -177,10 +276,17 @@ def main(argv=None, prog=None):
     except (OSError, ValueError) as exc:
         return fail(prog, exc, 2)
 
-    from ..batch import extract_folder, summary_line
+    from ..batch import extract_folder
+    from ..datasets import check_size
 
     try:
-        manifest = extract_folder(
+        check_size(args.size, args.max_pixels)
+    except ValueError as exc:
+        return fail(prog, f"--size: {exc}", 2)
+    return run_folder_job(
+        prog,
+        args.out,
+        lambda: extract_folder(
             args.input,
             args.out,
             features=spec,
@@ -192,12 +298,7 @@ def main(argv=None, prog=None):
             scheduler=args.scheduler,
             overwrite=args.overwrite,
             progress=progress,
-        )
-    except (OSError, ValueError, ImportError) as exc:
-        return fail(prog, exc)
-    for failure in manifest["failures"][:5]:
-        fail(prog, f"failed: {failure['path']}: {failure['reason']}")
-    if manifest["n_failures"] > 5:
-        fail(prog, f"... and {manifest['n_failures'] - 5} more (see manifest.json)")
-    print(f"{summary_line(manifest)} -> {args.out}")
-    return 0
+            max_pixels=args.max_pixels,
+            wait=args.wait,
+        ),
+    )

@@ -14,7 +14,7 @@ examples:
 import csv
 import sys
 
-from ._common import add_verbosity, fail, parser_for, setup_logging
+from ._common import add_max_pixels, add_verbosity, fail, interruptible, parser_for, setup_logging
 
 _CHUNK = 256  # files decoded and predicted at a time: the progress bar moves per chunk
 
@@ -35,10 +35,12 @@ def build_parser(prog=None):
         action="store_true",
         help="read a pickle model file (runs any code in it: only files you made)",
     )
+    add_max_pixels(parser)
     add_verbosity(parser)
     return parser
 
 
+@interruptible()
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
@@ -50,19 +52,28 @@ def main(argv=None, prog=None):
     from ..model_files import load_model, predict_files
 
     try:
-        content = load_model(args.model, trusted=args.trust, allow_pickle=args.allow_pickle)
+        content = load_model(
+            args.model,
+            trusted=args.trust,
+            allow_pickle=args.allow_pickle,
+            max_pixels=args.max_pixels,
+        )
+        rows = []
+        # a model file without the training images' shape predicts the images of the first
+        # one's shape: that rule is for the whole list, so such a file gets one chunk
+        chunk_size = _CHUNK if content.get("input_shape") is not None else len(args.images)
+        bar = tqdm(total=len(args.images), desc="predict", unit="image", disable=not progress)
+        with bar:
+            for start in range(0, len(args.images), chunk_size):
+                chunk = args.images[start : start + chunk_size]
+                rows += predict_files(
+                    content, chunk, max_pixels=args.max_pixels, name=repr(args.model)
+                )
+                bar.update(len(chunk))
     except (OSError, ValueError) as exc:
         return fail(prog, exc)
-    rows = []
-    # a model file without the training images' shape predicts the images of the first one's
-    # shape: that rule is for the whole list, so such a file gets one chunk
-    chunk_size = _CHUNK if content.get("input_shape") is not None else len(args.images)
-    bar = tqdm(total=len(args.images), desc="predict", unit="image", disable=not progress)
-    with bar:
-        for start in range(0, len(args.images), chunk_size):
-            chunk = args.images[start : start + chunk_size]
-            rows += predict_files(content, chunk)
-            bar.update(len(chunk))
+    if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8 keeps its bytes
+        sys.stdout.reconfigure(errors="surrogateescape")
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["path", "class", "probability", "error"])
     for row in rows:

@@ -13,9 +13,11 @@ examples:
 """
 
 from ._common import (
+    add_max_pixels,
     add_verbosity,
     check_pipeline,
     fail,
+    interruptible,
     parser_for,
     positive_int,
     setup_logging,
@@ -53,9 +55,11 @@ def build_parser(prog=None):
     parser.add_argument("--random-state", type=int, default=0, help="seed of the folds")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     add_verbosity(parser)
+    add_max_pixels(parser)
     return parser
 
 
+@interruptible()
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
@@ -64,6 +68,15 @@ def main(argv=None, prog=None):
     if args.scheduler and args.backend != "dask":
         parser.error("--scheduler needs --backend dask")
     progress = setup_logging(args)
+
+    from .._runtime import check_output_folder
+
+    try:  # before any work
+        check_output_folder(args.out)
+        if args.cache_dir:
+            check_output_folder(args.cache_dir)
+    except ValueError as exc:
+        return fail(prog, exc, 2)
 
     from ..datasets import load_labelled
     from ..model_files import save_model
@@ -84,7 +97,7 @@ def main(argv=None, prog=None):
         return fail(prog, exc, 2)
     clear_memory_cache()
     try:
-        data = load_labelled(args.dataset, args.data, size=args.size)
+        data = load_labelled(args.dataset, args.data, size=args.size, max_pixels=args.max_pixels)
         result = search(
             args.pipeline,
             data.images,

@@ -151,7 +151,7 @@ def main(argv=None, prog=None):
     from ..serve.models import ModelFileError, load_models
 
     try:  # every file is checked here, so that a bad one stops the start with one line
-        models = load_models(args.models, trusted=args.trust)
+        models = load_models(args.models, trusted=args.trust, max_pixels=args.max_pixels)
     except ModelFileError as exc:
         return fail(prog, exc)
     options = dict(

@@ -7,7 +7,15 @@ examples:
 
 from pathlib import Path
 
-from ._common import add_verbosity, fail, out_folder, parser_for, setup_logging
+from ._common import (
+    add_max_pixels,
+    add_verbosity,
+    fail,
+    interruptible,
+    out_folder,
+    parser_for,
+    setup_logging,
+)
 
 
 def build_parser(prog=None):
@@ -23,9 +31,11 @@ def build_parser(prog=None):
     parser.add_argument("--transform-sqrt", action="store_true")
     parser.add_argument("--grey", action="store_true", help="use the grey image (else colour)")
     add_verbosity(parser)
+    add_max_pixels(parser)
     return parser
 
 
+@interruptible()
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
@@ -37,10 +47,15 @@ def main(argv=None, prog=None):
 
     from features import hog_image
 
+    from .._runtime import check_output_file
     from ..datasets import DecodeError, decode_image
 
+    try:  # before any work
+        check_output_file(args.out)
+    except ValueError as exc:
+        return fail(prog, exc, 2)
     try:
-        image = decode_image(args.image, grey=args.grey)
+        image = decode_image(args.image, grey=args.grey, max_pixels=args.max_pixels)
     except DecodeError as exc:
         return fail(prog, f"cannot read an image from {args.image!r}: {exc}", 2)
     try:

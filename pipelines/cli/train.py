@@ -9,13 +9,13 @@ examples:
 """
 
 import time
-from pathlib import Path
 
 from ._common import (
+    add_max_pixels,
     add_verbosity,
     check_pipeline,
     fail,
-    out_folder,
+    interruptible,
     parser_for,
     setup_logging,
     size_pair,
@@ -38,28 +38,43 @@ def build_parser(prog=None):
         default="skops",
         help="skops (default; safe to share) or pickle (only for your own use)",
     )
+    add_max_pixels(parser)
     add_verbosity(parser)
     return parser
 
 
+@interruptible()
 def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     check_pipeline(parser, args.pipeline)
     progress = setup_logging(args)
 
+    from .._runtime import check_output_file
+
+    try:  # before any work: a fit of minutes must not end in "cannot write"
+        check_output_file(args.out)
+    except ValueError as exc:
+        return fail(parser.prog, exc, 2)
+
     from tqdm.auto import tqdm
 
     from ..compare import epoch_progress
-    from ..datasets import load_labelled
+    from ..datasets import check_size, load_labelled
     from ..model_files import save_model
     from ..registry import make_for
 
+    try:
+        check_size(args.size, args.max_pixels)
+    except ValueError as exc:
+        return fail(parser.prog, exc, 2)
     bar = tqdm(total=3, desc=f"train {args.pipeline}", unit="step", disable=not progress)
     try:
         with bar:
             bar.set_postfix_str("load")
-            data = load_labelled(args.dataset, args.data, size=args.size)
+            data = load_labelled(
+                args.dataset, args.data, size=args.size, max_pixels=args.max_pixels
+            )
             bar.update()
             bar.set_postfix_str(f"fit on {len(data)} images")
             start = time.perf_counter()
@@ -69,7 +84,6 @@ def main(argv=None, prog=None):
             seconds = time.perf_counter() - start
             bar.update()
             bar.set_postfix_str("save")
-            out_folder(Path(args.out).parent)
             path = save_model(
                 model,
                 args.out,

@@ -459,7 +459,9 @@ def create_app_from_environment():
         with open(config["api_key_file"]) as f:
             settings["api_key"] = f.read().strip()
     models = {
-        name: load_served(name, path, trusted=config.get("trusted", ()))
+        name: load_served(
+            name, path, trusted=config.get("trusted", ()), max_pixels=settings["max_pixels"]
+        )
         for name, path in config["models"]
     }
     return create_app(models, Settings(**settings))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._runtime import jsonable, library_versions
+from .._runtime import DEFAULT_MAX_PIXELS, jsonable, library_versions
 from ..datasets import DecodeError, decode_bytes
 from ..model_files import load_model
 
@@ -389,7 +389,7 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def load_served(name, path, *, trusted=()):
+def load_served(name, path, *, trusted=(), max_pixels=DEFAULT_MAX_PIXELS):
     """Load one model file for serving.
 
     Parameters
@@ -400,6 +400,8 @@ def load_served(name, path, *, trusted=()):
         A skops model file from ``train.py``, ``grid_search.py`` or ``extract_features.py``.
     trusted : sequence of str
         Further types to trust (as ``predict.py --trust``).
+    max_pixels : int
+        The service's pixel limit: a file whose image size is above it is refused.
 
     Returns
     -------
@@ -412,7 +414,7 @@ def load_served(name, path, *, trusted=()):
         type (named), or holding no image pipeline the service can run.
     """
     try:
-        content = load_model(path, trusted=trusted)
+        content = load_model(path, trusted=trusted, max_pixels=max_pixels)
     except Exception as exc:  # a damaged archive makes zipfile, json or skops raise anything
         message = " ".join(str(exc).split())
         if str(path) not in message:  # load_model's own errors name the file already
@@ -461,7 +463,7 @@ def load_served(name, path, *, trusted=()):
     )
 
 
-def load_models(specs, *, trusted=()):
+def load_models(specs, *, trusted=(), max_pixels=DEFAULT_MAX_PIXELS):
     """Load every model that MODEL arguments name; {name: ServedModel} in argument order.
 
     Raises
@@ -469,4 +471,7 @@ def load_models(specs, *, trusted=()):
     ModelFileError
         For the first file that cannot be served (one line naming it).
     """
-    return {name: load_served(name, path, trusted=trusted) for name, path in resolve_specs(specs)}
+    return {
+        name: load_served(name, path, trusted=trusted, max_pixels=max_pixels)
+        for name, path in resolve_specs(specs)
+    }
