@@ -370,7 +370,9 @@ def test_squared_hinge_lbfgs_is_linearsvc(digits):
     assert_array_equal(net.predict(X), svc.predict(X))
 
 
-@pytest.mark.parametrize("n_samples", [1257, 40])  # more, then fewer samples than features
+# more samples than features, fewer (both: the features x features Cholesky form), fewer than
+# half as many (the samples x samples form)
+@pytest.mark.parametrize("n_samples", [1257, 40, 25])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_least_squares_start_is_ridge(digits, dtype, n_samples):
     # not centred, not scaled: the blocks of the Gram matrix must centre it themselves
