@@ -681,6 +681,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         self.n_epochs_ = int(result.nit)
         if last.get("converged") or result.status == 0:
             return
+        # the test at the point SciPy returns (the line search may have tried others after it;
+        # a start that already meets the test ends at iteration 0 on a failed line search)
+        _, found = self._forward_backward(X, y, work, grads)
+        last["gradient"] = max(float(np.abs(g).max()) for g in found)
+        if last["gradient"] <= self.tol:
+            return
         if result.status == 1:
             reason = f"stopped after max_epochs={self.max_epochs} iterations"
             advice = "raise max_epochs"
