@@ -1,6 +1,8 @@
-"""A NumPy neural-network classifier and its optimisers, activations, losses and schedules."""
+"""A NumPy neural-network classifier and its optimisers, activations, losses and schedules;
+linear classifiers with scikit-learn's ``C`` solved by it."""
 
 from .activations import ACTIVATIONS
+from .linear import LinearClassifier
 from .losses import LOSSES
 from .network import EarlyStoppingWarning, NeuralNetClassifier
 from .optimizers import OPTIMIZERS
@@ -12,5 +14,6 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "EarlyStoppingWarning",
+    "LinearClassifier",
     "NeuralNetClassifier",
 ]

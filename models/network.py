@@ -98,6 +98,14 @@ def _solve_spd(a, b):
         return scipy.linalg.lstsq(a, b)[0]
 
 
+def _cholesky(a):
+    """Lower Cholesky factor of symmetric ``a``, or None when ``a`` is not positive definite."""
+    try:
+        return scipy.linalg.cholesky(a, lower=True, check_finite=False)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        return None
+
+
 def _has_proba(estimator):
     return losses.LOSSES[estimator.loss].has_proba
 
@@ -166,7 +174,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         Maximum number of passes over the data (iterations for lbfgs).
     tol : float, default=1e-4
         Improvement of the training loss (or validation accuracy) below which an epoch counts
-        as no improvement; for lbfgs, the gradient tolerance.
+        as no improvement; for lbfgs, the largest component of the gradient of the objective
+        (mean loss plus penalty) at which it has converged.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified when every class has
         room on both sides), score it after each epoch, stop when it has not improved for
@@ -189,9 +198,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         without hidden layers only: the minimiser of the same penalised objective with the
         loss replaced by the squared error to scores of +1 for the true class and -1 for the
         others, ``1/n sum_i ||x_i W + b - t_i||^2 + alpha ||W||^2`` (ridge regression: one
-        Gram matrix, features x features or, with fewer samples, samples x samples, and one
-        Cholesky solve in float64). On samples inside the margin the squared hinge *is* this
-        squared error, so L-BFGS has far less to do from there.
+        Gram matrix, features x features or, with fewer than half as many samples as
+        features, samples x samples, and one Cholesky solve in float64). On samples inside
+        the margin the squared hinge *is* this squared error, so L-BFGS has far less to do
+        from there. With lbfgs and the features x features form, the Cholesky factor also
+        preconditions L-BFGS (it runs in the coordinates that whiten the ridge problem), which
+        cuts its iterations several times on correlated features.
     dtype : {np.float32, np.float64}, default=np.float32
         Floating type of the parameters and of every computation.
     verbose : bool or int, default=False
@@ -552,7 +564,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         }[self.optimizer]
 
     def _least_squares_start(self, X, y):
-        """Set the single layer to the ridge regression of +-1 targets (``init``)."""
+        """Set the single layer to the ridge regression of +-1 targets (``init``).
+
+        With at least half as many samples as features, the features x features system is
+        solved by a Cholesky factorisation, which lbfgs then uses as its preconditioner
+        (``_fit_lbfgs``); with fewer samples, the samples x samples form.
+        """
         if len(self.coefs_) != 1:
             raise ValueError(
                 "init='least_squares' needs a network without hidden layers "
@@ -564,8 +581,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         mean = X.mean(axis=0, dtype=np.float64).astype(X.dtype)
         target_mean = targets.mean(axis=0)
         centred_targets = (targets - target_mean).astype(X.dtype)
-        if n < d:
-            # fewer samples than features: the n x n form of the same solution,
+        if 2 * n < d:
+            # far fewer samples than features: the n x n form of the same solution,
             # W = Xc^T (Xc Xc^T + n alpha I)^-1 T (centred X and T)
             centred = X - mean
             kernel = (centred @ centred.T).astype(np.float64)
@@ -573,13 +590,23 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             dual = _solve_spd(kernel, centred_targets.astype(np.float64))
             W = centred.T.astype(np.float64) @ dual
         else:
+            # (Xc^T Xc / n + alpha I) W = Xc^T T / n, the Gram matrix summed over row blocks
+            # (centred in blocks: the intercept is free)
             gram, right = np.zeros((d, d)), np.zeros((d, len(self.classes_)))
-            for start in range(0, n, _GRAM_CHUNK):  # centred in blocks: the intercept is free
+            for start in range(0, n, _GRAM_CHUNK):
                 block = X[start : start + _GRAM_CHUNK] - mean
                 gram += block.T @ block
                 right += block.T @ centred_targets[start : start + _GRAM_CHUNK]
-            gram[np.diag_indices(d)] += n * self.alpha
-            W = _solve_spd(gram, right)
+            gram /= n
+            right /= n
+            gram[np.diag_indices(d)] += self.alpha
+            factor = _cholesky(gram)
+            if factor is None:  # alpha=0 and rank-deficient X
+                W = scipy.linalg.lstsq(gram, right)[0]
+            else:
+                W = scipy.linalg.cho_solve((factor, True), right)
+                if self.optimizer == "lbfgs":
+                    self._preconditioner = factor  # taken (and dropped) by _fit_lbfgs
         self.coefs_[0][...] = W
         self.intercepts_[0][...] = target_mean - mean.astype(np.float64) @ W
 
@@ -704,9 +731,39 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
         return total
 
     def _fit_lbfgs(self, X, y):
+        """Full-batch L-BFGS until no component of the gradient exceeds ``tol``.
+
+        After the least-squares start, the weights are optimised in the coordinates
+        ``V = L^T W``, where ``L L^T = Xc^T Xc / n + alpha I`` is the Cholesky factorisation
+        of that start's system: in them the ridge problem's Hessian is the identity and the
+        losses' Hessians are near it, so that L-BFGS needs far fewer iterations (squared
+        hinge on 40,000 CIFAR-10 HOG vectors: 15 to 20 instead of 85 to 245). The stopping
+        test is on the gradient with respect to the weights and biases themselves, as without
+        the preconditioner.
+        """
         work = _Workspace(X.shape[0], self.coefs_, self.dtype)
         grads = [np.empty_like(p) for p in self._params()]
-        self.optimizer_ = optimizers.LBFGS(max_iter=self.max_epochs, tol=self.tol)
+        factor = self.__dict__.pop("_preconditioner", None)
+        # SciPy's own gradient test would see the preconditioned gradient: the test is ours
+        # (nor SciPy's test on the relative decrease of the loss, which stopped softmax fits
+        # short of the minimum as if they had converged)
+        self.optimizer_ = optimizers.LBFGS(max_iter=self.max_epochs, tol=0.0, ftol=0.0)
+        last = {}  # the loss and gradients of the latest evaluation
+
+        def loss_and_grads(params):
+            if factor is not None:
+                W = scipy.linalg.solve_triangular(
+                    factor, params[0], lower=True, trans="T", check_finite=False
+                )
+                self.coefs_[0][...] = W
+            value, found = self._forward_backward(X, y, work, grads)
+            last.update(value=value, gradient=max(float(np.abs(g).max()) for g in found))
+            if factor is None:
+                return value, found
+            weights = scipy.linalg.solve_triangular(
+                factor, found[0].astype(np.float64), lower=True, check_finite=False
+            )
+            return value, [np.ascontiguousarray(weights), found[1]]
 
         bar = _progress_bar(self.verbose, self.max_epochs, "iteration", type(self).__name__)
 
@@ -714,18 +771,39 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             self.loss_curve_.append(float(intermediate_result.fun))
             bar.update()
             bar.set_postfix(loss=f"{self.loss_curve_[-1]:.4g}", refresh=False)
+            # SciPy calls this after the line search, whose last evaluation is this point
+            if last["value"] == intermediate_result.fun and last["gradient"] <= self.tol:
+                last["converged"] = True
+                raise StopIteration
 
+        if factor is None:
+            params = self._params()
+        else:
+            params = [np.ascontiguousarray(factor.T @ self.coefs_[0]), self.intercepts_[0]]
         with bar:
-            result = self.optimizer_.minimize(
-                self._params(),
-                lambda params: self._forward_backward(X, y, work, grads),
-                callback=record,
+            result = self.optimizer_.minimize(params, loss_and_grads, callback=record)
+        if factor is not None:
+            self.coefs_[0][...] = scipy.linalg.solve_triangular(
+                factor, params[0], lower=True, trans="T", check_finite=False
             )
         self.n_epochs_ = int(result.nit)
+        if last.get("converged"):
+            return
+        # the test at the point SciPy returns (the line search may have tried others after it;
+        # a start that already meets the test ends at iteration 0 on a failed line search)
+        _, found = self._forward_backward(X, y, work, grads)
+        last["gradient"] = max(float(np.abs(g).max()) for g in found)
+        if last["gradient"] <= self.tol:
+            return
         if result.status == 1:
-            warnings.warn(
-                f"NeuralNetClassifier (lbfgs) stopped after max_epochs={self.max_epochs} "
-                "iterations without converging; raise max_epochs.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
+            reason = f"stopped after max_epochs={self.max_epochs} iterations"
+            advice = "raise max_epochs"
+        else:
+            reason = f"stopped after {self.n_epochs_} iterations: {result.message}"
+            advice = "the loss no longer decreases at this floating-point precision"
+        warnings.warn(
+            f"NeuralNetClassifier (lbfgs) {reason} without converging (largest gradient "
+            f"component {last['gradient']:.3g} > tol={self.tol}); {advice}.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )

@@ -7,9 +7,11 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+import joblib
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.pipeline import Pipeline
 
 from models import NeuralNetClassifier
 
@@ -24,11 +26,78 @@ COLUMNS = (
     "fit_seconds",
     "predict_images_per_s",
     "n_features",
+    "iterations",
+    "stopped",
     "note",
 )
 
 
-def evaluate(name, train, test, *, bar=None, **params):
+def training_summary(estimator, caught=()):
+    """How the training of a fitted classifier ended, read from the estimator and its warnings.
+
+    Works for scikit-learn's iterative estimators (``n_iter_`` and ``max_iter``) and for
+    :class:`models.NeuralNetClassifier` (``n_epochs_`` and ``max_epochs``).
+
+    Parameters
+    ----------
+    estimator : estimator
+        The fitted classifier.
+    caught : list of warnings.WarningMessage, default=()
+        The warnings recorded during its fit.
+
+    Returns
+    -------
+    iterations : int or None
+        Iterations (or epochs, for mini-batch training) run; the largest for estimators that
+        count them per class; None for an estimator that does not iterate.
+    stopped : str
+        Why the training ended: ``"converged"`` (its own convergence test, before the limit),
+        ``"early stopping (validation)"`` (a score on held-out training data stopped
+        improving), ``"not converged: max_iter=N reached"`` or ``"not converged"`` (a
+        ``ConvergenceWarning`` was raised; see the warning), ``"max_epochs=N run"`` (the limit
+        was reached without a warning, as a schedule that ends at 0 does by design), or
+        ``""`` for an estimator that does not iterate.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X, y = load_iris(return_X_y=True)
+    >>> training_summary(LogisticRegression(max_iter=1000).fit(X, y))[1]
+    'converged'
+    """
+    iterations = getattr(estimator, "n_iter_", getattr(estimator, "n_epochs_", None))
+    if iterations is None:
+        return None, ""
+    iterations = int(np.max(iterations))
+    params = estimator.get_params(deep=False)
+    limit_name = next((name for name in ("max_iter", "max_epochs") if name in params), None)
+    limit = params.get(limit_name)
+    reached = limit is not None and iterations >= limit
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        return iterations, "not converged" + (f": {limit_name}={limit} reached" if reached else "")
+    if reached:
+        return iterations, f"{limit_name}={limit} run"
+    if params.get("early_stopping") and getattr(estimator, "validation_scores_", None):
+        return iterations, "early stopping (validation)"
+    return iterations, "converged"
+
+
+class _Features:
+    """A fitted ``features`` step with its outputs, kept for later pipelines that share it."""
+
+    def __init__(self, step, train, fit_seconds):
+        self.step, self.train, self.fit_seconds = step, train, fit_seconds
+        self.test, self.transform_seconds = None, None
+        self.first = None  # the pipeline that fitted it
+
+
+def _features_key(pipeline):
+    step = pipeline.named_steps["features"]
+    return joblib.hash((type(step).__qualname__, step.get_params(deep=True)))
+
+
+def evaluate(name, train, test, *, shared=None, bar=None, **params):
     """Fit pipeline ``name`` on ``train`` and score it on ``test``.
 
     Parameters
@@ -37,6 +106,12 @@ def evaluate(name, train, test, *, bar=None, **params):
         A registered pipeline name.
     train, test : ImageDataset
         Labelled images.
+    shared : dict or None, default=None
+        Fitted features steps by their parameters, from earlier calls: a pipeline whose
+        ``features`` step has the same class and parameters as one in ``shared`` reuses it
+        and its features of ``train`` and ``test`` instead of computing them again (the step
+        is deterministic given its parameters, ``random_state`` included). Its own features
+        step is added.
     bar : tqdm or None
         A progress bar whose text names the step running; with a bar, a classifier that has
         epochs (:class:`models.NeuralNetClassifier`) shows them in a bar of its own.
@@ -47,22 +122,44 @@ def evaluate(name, train, test, *, bar=None, **params):
     -------
     row : dict
         The columns of :data:`COLUMNS`, plus ``confusion`` (the confusion matrix) and
-        ``pipeline_object`` (the fitted pipeline).
+        ``pipeline_object`` (the fitted pipeline). ``fit_seconds`` and
+        ``predict_images_per_s`` include the features step's time also when it was reused.
     """
     pipeline = make(name, grey=train.is_grey, **params)
+    rest = Pipeline(pipeline.steps[1:])
+    key = _features_key(pipeline) if shared is not None else None
+    features = shared.get(key) if shared is not None else None
     if bar is not None:
         bar.set_postfix_str(f"{name}: fit", refresh=True)
     with warnings.catch_warnings(record=True) as caught, epoch_progress(pipeline, bar is not None):
         warnings.simplefilter("always", ConvergenceWarning)
+        if features is None:
+            step = pipeline.named_steps["features"]
+            start = time.perf_counter()
+            features = _Features(step, step.fit_transform(train.images, train.labels), 0.0)
+            features.fit_seconds = time.perf_counter() - start
+            features.first = name
         start = time.perf_counter()
-        pipeline.fit(train.images, train.labels)
-        fit_seconds = time.perf_counter() - start
-    unconverged = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        rest.fit(features.train, train.labels)
+        fit_seconds = features.fit_seconds + time.perf_counter() - start
+    pipeline.steps[0] = ("features", features.step)
     if bar is not None:
         bar.set_postfix_str(f"{name}: predict", refresh=True)
+    if features.test is None:
+        start = time.perf_counter()
+        features.test = features.step.transform(test.images)
+        features.transform_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    predicted = pipeline.predict(test.images)
-    predict_seconds = time.perf_counter() - start
+    predicted = rest.predict(features.test)
+    predict_seconds = features.transform_seconds + time.perf_counter() - start
+    if shared is not None:
+        shared[key] = features
+    iterations, stopped = training_summary(pipeline[-1], caught)
+    notes = [
+        str(w.message).split("\n")[0] for w in caught if issubclass(w.category, ConvergenceWarning)
+    ][:1]
+    if features.first != name:
+        notes.append(f"features step shared with {features.first}")
     classes = np.arange(len(train.class_names))
     return {
         "pipeline": name,
@@ -71,7 +168,9 @@ def evaluate(name, train, test, *, bar=None, **params):
         "fit_seconds": fit_seconds,
         "predict_images_per_s": len(test) / max(predict_seconds, 1e-9),
         "n_features": int(pipeline.named_steps["scale"].n_features_in_),
-        "note": "classifier stopped before convergence" if unconverged else "",
+        "iterations": "" if iterations is None else iterations,
+        "stopped": stopped,
+        "note": "; ".join(notes),
         "confusion": confusion_matrix(test.labels, predicted, labels=classes),
         "pipeline_object": pipeline,
     }
@@ -96,7 +195,7 @@ def epoch_progress(pipeline, enabled=True):
     --------
     >>> from pipelines import make
     >>> from pipelines.compare import epoch_progress
-    >>> pipeline = make("pixels-svm")
+    >>> pipeline = make("pixels-mlp")
     >>> with epoch_progress(pipeline):
     ...     pipeline.named_steps["clf"].verbose
     True
@@ -119,7 +218,9 @@ def compare(names, train, test, *, progress=False):
     """Evaluate several pipelines on the same split, one after the other.
 
     A pipeline that raises is reported in its row's ``note`` (with NaN scores) and the others
-    still run. Each result is logged (level INFO) on this module's logger.
+    still run. Pipelines with the same ``features`` step (class and parameters) fit it once:
+    later ones reuse its features (see :func:`evaluate`), which are kept only until the last
+    pipeline that needs them. Each result is logged (level INFO) on this module's logger.
 
     Parameters
     ----------
@@ -138,29 +239,38 @@ def compare(names, train, test, *, progress=False):
     """
     from tqdm.auto import tqdm
 
+    keys = [_features_key(make(name, grey=train.is_grey)) for name in names]
+    shared = {}
     rows = []
     bar = tqdm(
         total=len(names), desc="compare", unit="pipeline", disable=not progress, dynamic_ncols=True
     )
     with bar:
-        for i, name in enumerate(names, 1):
+        for i, (name, key) in enumerate(zip(names, keys), 1):
             logger.debug("[%d/%d] %s: fitting on %d images", i, len(names), name, len(train))
             try:
-                row = evaluate(name, train, test, bar=None if bar.disable else bar)
+                row = evaluate(name, train, test, shared=shared, bar=None if bar.disable else bar)
             except (ValueError, MemoryError) as exc:
                 row = dict.fromkeys(COLUMNS, float("nan"))
-                row.update(pipeline=name, n_features=0, note=f"failed: {exc}", confusion=None)
+                row.update(
+                    pipeline=name, n_features=0, iterations="", stopped="", note=f"failed: {exc}"
+                )
+                row["confusion"] = None
                 logger.warning("[%d/%d] %s: failed: %s", i, len(names), name, exc)
             else:
                 logger.info(
-                    "[%d/%d] %s: accuracy %.4f, fit %.1f s, %.0f images/s",
+                    "[%d/%d] %s: accuracy %.4f, fit %.1f s, %.0f images/s, %s%s",
                     i,
                     len(names),
                     name,
                     row["accuracy"],
                     row["fit_seconds"],
                     row["predict_images_per_s"],
+                    row["stopped"] or "no iterations",
+                    f" after {row['iterations']}" if row["iterations"] != "" else "",
                 )
+            if key not in keys[i:]:
+                shared.pop(key, None)  # no later pipeline needs these features
             rows.append(row)
             if i == len(names):
                 bar.set_postfix_str("", refresh=False)
@@ -180,6 +290,8 @@ def format_table(rows):
             f"{row['fit_seconds']:.1f}",
             f"{row['predict_images_per_s']:.0f}",
             str(row["n_features"]),
+            str(row["iterations"]),
+            row["stopped"],
             row["note"],
         ]
         lines.append("| " + " | ".join(cells) + " |")

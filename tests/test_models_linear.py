@@ -1,0 +1,180 @@
+"""LinearClassifier and the network's linear L-BFGS path: the solutions of scikit-learn's linear
+models, the preconditioned L-BFGS, its stopping rule."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from models import LinearClassifier, NeuralNetClassifier
+from models.network import _Workspace
+
+pytestmark = pytest.mark.blas  # float32 BLAS results: rerun under another kernel in CI
+
+
+@pytest.fixture(scope="module")
+def standardised_digits():
+    X, y = load_digits(return_X_y=True)
+    return StandardScaler().fit_transform(X[:600]), y[:600]
+
+
+@parametrize_with_checks(
+    # float64: scikit-learn's checks compare outputs at rtol 1e-7, below float32's epsilon
+    [
+        LinearClassifier(dtype=np.float64),
+        LinearClassifier("softmax", C=0.1, dtype=np.float64),
+    ],
+    # Every check passes: no expected failures to justify.
+    expected_failed_checks=lambda estimator: {},
+)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def _svm_objective(clf, X, y, C):
+    """LinearSVC's primal objective, summed over the classes (intercepts not penalised)."""
+    targets = np.where(y[:, None] == clf.classes_, 1.0, -1.0)
+    margins = np.maximum(0.0, 1.0 - targets * (X @ clf.coef_.T + clf.intercept_))
+    return 0.5 * float((clf.coef_**2).sum()) + C * float((margins**2).sum())
+
+
+@pytest.mark.parametrize("C", [1e-3, 0.1])
+def test_squared_hinge_is_linearsvc(standardised_digits, C):
+    # liblinear penalises the intercept as a feature of value intercept_scaling: large, that
+    # penalty vanishes and its solution is ours
+    from sklearn.svm import LinearSVC
+
+    X, y = standardised_digits
+    svc = LinearSVC(C=C, dual=False, tol=1e-12, intercept_scaling=1000, max_iter=10_000)
+    svc.fit(X, y)
+    ours = LinearClassifier(C=C, tol=1e-10, max_iter=5000, dtype=np.float64).fit(X, y)
+    # the objective is flat along some directions at large C: the minima agree to 1e-6,
+    # the weights to 1e-3 of their scale
+    assert _svm_objective(ours, X, y, C) <= _svm_objective(svc, X, y, C) * (1 + 1e-6)
+    assert_allclose(ours.coef_, svc.coef_, atol=1e-3 * np.abs(svc.coef_).max())
+    assert_allclose(ours.intercept_, svc.intercept_, atol=2e-3)
+    assert_array_equal(ours.predict(X), svc.predict(X))
+
+
+def _softmax_objective(clf, X, y, C):
+    """LogisticRegression's objective (multinomial, L2, intercepts not penalised)."""
+    scores = X @ clf.coef_.T + clf.intercept_
+    scores -= scores.max(axis=1, keepdims=True)
+    log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+    return 0.5 * float((clf.coef_**2).sum()) - C * float(log_p[np.arange(len(y)), y].sum())
+
+
+@pytest.mark.parametrize("C", [1e-3, 0.1])
+def test_softmax_is_logistic_regression(standardised_digits, C):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = standardised_digits
+    reference = LogisticRegression(C=C, tol=1e-12, max_iter=20_000).fit(X, y)
+    ours = LinearClassifier("softmax", C=C, tol=1e-10, max_iter=5000, dtype=np.float64)
+    ours.fit(X, y)
+    assert _softmax_objective(ours, X, y, C) == pytest.approx(
+        _softmax_objective(reference, X, y, C), rel=1e-5
+    )
+    assert_allclose(ours.coef_, reference.coef_, atol=1e-3 * np.abs(reference.coef_).max())
+    # the softmax is unchanged by a constant added to every intercept: compare them centred
+    centred = ours.intercept_ - ours.intercept_.mean()
+    assert_allclose(centred, reference.intercept_ - reference.intercept_.mean(), atol=1e-3)
+    assert_allclose(ours.predict_proba(X), reference.predict_proba(X), atol=1e-3)
+    assert not hasattr(LinearClassifier(), "predict_proba")
+
+
+def test_C_is_scikit_learns_alpha_per_sample(standardised_digits):
+    X, y = standardised_digits
+    clf = LinearClassifier(C=0.05).fit(X, y)
+    assert clf.network_.alpha == pytest.approx(1 / (2 * 0.05 * len(X)))
+    assert clf.n_iter_ == clf.network_.n_epochs_ > 0
+    assert_array_equal(clf.coef_, clf.network_.coefs_[0].T)
+
+
+def _gradient(clf, X, y):
+    """Largest component of the gradient of the mean objective at the fitted parameters."""
+    _, index = np.unique(y, return_inverse=True)
+    work = _Workspace(len(X), clf.coefs_, clf.dtype)
+    grads = [np.empty_like(p) for p in clf._params()]
+    _, grads = clf._forward_backward(np.asarray(X, clf.dtype), index, work, grads)
+    return max(float(np.abs(g).max()) for g in grads)
+
+
+@pytest.mark.parametrize("loss", ["squared_hinge", "softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lbfgs_stops_when_the_gradient_is_within_tol(standardised_digits, loss, dtype):
+    X, y = standardised_digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # converged: no warning
+        clf = NeuralNetClassifier(
+            (),
+            loss=loss,
+            optimizer="lbfgs",
+            init="least_squares",
+            alpha=1e-3,
+            tol=1e-4,
+            dtype=dtype,
+        ).fit(X, y)
+    assert _gradient(clf, X, y) <= 1e-4
+    assert len(clf.loss_curve_) == clf.n_epochs_ < clf.max_epochs
+
+
+@pytest.mark.parametrize("loss", ["squared_hinge", "softmax"])
+def test_preconditioning_reaches_the_same_minimum_in_fewer_iterations(loss):
+    # correlated features, as pixels are, and classes that overlap (30% of the labels drawn at
+    # random): plain L-BFGS crawls along the narrow valleys that the Cholesky factor of the
+    # ridge start's system whitens away
+    rng = np.random.default_rng(0)
+    latent = rng.standard_normal((2000, 8))
+    X = latent @ rng.standard_normal((8, 60)) + 0.05 * rng.standard_normal((2000, 60))
+    y = (latent[:, :3] > 0) @ np.array([1, 2, 4])  # 8 classes
+    y = np.where(rng.random(2000) < 0.3, rng.integers(0, 8, 2000), y)
+    X = StandardScaler().fit_transform(X)
+    kwargs = dict(
+        loss=loss, optimizer="lbfgs", alpha=1e-4, tol=1e-7, max_epochs=20_000, dtype=np.float64
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        plain = NeuralNetClassifier((), random_state=0, **kwargs).fit(X, y)
+        warm = NeuralNetClassifier((), init="least_squares", **kwargs).fit(X, y)
+    assert warm.n_epochs_ * 4 < plain.n_epochs_
+    assert warm.loss_curve_[-1] <= plain.loss_curve_[-1] * (1 + 1e-6)
+    assert warm.loss_curve_[-1] == pytest.approx(plain.loss_curve_[-1], rel=1e-5)
+    # (plain L-BFGS ends on SciPy's relative-reduction test, a little short of the minimum;
+    # softmax scores are defined up to a constant per sample: compare probabilities)
+    outputs = "predict_proba" if loss == "softmax" else "decision_function"
+    assert_allclose(getattr(warm, outputs)(X), getattr(plain, outputs)(X), atol=1e-2)
+
+
+def test_lbfgs_warns_when_it_runs_out_of_iterations(standardised_digits):
+    X, y = standardised_digits
+    clf = NeuralNetClassifier(
+        (), loss="squared_hinge", optimizer="lbfgs", alpha=1e-4, max_epochs=3, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning) as caught:
+        clf.fit(X, y)
+    message = str(caught[0].message)
+    assert message.startswith(
+        "NeuralNetClassifier (lbfgs) stopped after max_epochs=3 iterations without "
+        "converging (largest gradient component "
+    )
+    assert message.endswith("> tol=0.0001); raise max_epochs.")
+    gradient = float(re.search(r"component ([0-9.e-]+) >", message).group(1))
+    assert gradient == pytest.approx(_gradient(clf, X, y), rel=1e-2)
+    assert clf.n_epochs_ == 3
+
+
+def test_linear_classifier_on_digits():
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    for loss in ["squared_hinge", "softmax"]:
+        clf = LinearClassifier(loss, C=0.01).fit(X[:1300], y[:1300])
+        assert clf.score(X[1300:], y[1300:]) >= 0.9
