@@ -124,7 +124,8 @@ def mutations(source):
             other = ast.Compare(node.left, [_COMPARE[type(node.ops[0])]()], node.comparators)
             add(node, ast.unparse(other), "comparison")
         elif isinstance(node, ast.BoolOp):
-            swapped = ast.BoolOp(ast.Or() if isinstance(node.op, ast.And) else ast.And(), node.values)
+            other_op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+            swapped = ast.BoolOp(other_op, node.values)
             add(node, f"({ast.unparse(swapped)})", "and/or")
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             add(node, f"({ast.unparse(node.operand)})", "not dropped")
