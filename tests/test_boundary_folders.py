@@ -33,11 +33,13 @@ from scripts import extract_features as script
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-RNG = np.random.default_rng(7)
 
 
 def _write(path, shape=(16, 16, 3), seed=None):
-    rng = RNG if seed is None else np.random.default_rng(seed)
+    # each file its own generator: the same path and shape give the same image in any order
+    if seed is None:
+        seed = zlib.crc32(os.fsencode(path)) + shape[0] * shape[1]
+    rng = np.random.default_rng(seed)
     path = Path(os.fsdecode(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     ok, data = cv2.imencode(".png", rng.integers(0, 256, shape, dtype=np.uint8))
@@ -237,7 +239,7 @@ def test_a_rerun_redoes_what_changed(tmp_path):
     assert extract_folder(src, out, features=spec, chunk_size=3)["already_complete"]
     _write(src / "a" / "new.png")  # added (and sorting in the middle: chunks shift)
     (src / "b" / "01.png").unlink()  # removed
-    _write(src / "b" / "02.png")  # changed content
+    _write(src / "b" / "02.png", seed=99)  # changed content
     os.utime(src / "a" / "00.png", ns=(1, 1))  # only its time changed
     (src / "a" / "03.png").write_bytes(b"now broken")  # changed into a failure
     manifest = extract_folder(src, out, features=spec, chunk_size=3)

@@ -20,9 +20,9 @@ from features import HOG, BagOfVisualWords, ColorHistogram, RawPixels
 from ._numerics import bovw_atol, float32_atol
 
 # (estimator, images it can take): each extractor appears with a small fast configuration.
-_RNG = np.random.default_rng(0)
-_COLOUR = _RNG.integers(0, 256, size=(6, 24, 20, 3), dtype=np.uint8)
-_GREY = _RNG.integers(0, 256, size=(6, 24, 20), dtype=np.uint8)
+# (each from a generator of its own: no state shared across the module)
+_COLOUR = np.random.default_rng(0).integers(0, 256, size=(6, 24, 20, 3), dtype=np.uint8)
+_GREY = np.random.default_rng(1).integers(0, 256, size=(6, 24, 20), dtype=np.uint8)
 
 CASES = [
     (RawPixels(), _COLOUR),

@@ -7,15 +7,16 @@ import cv2
 import numpy as np
 import pytest
 
+from pipelines import datasets
 from pipelines.datasets import (
+    DecodeError,
+    decode_bytes,
     decode_image,
     load_cifar10,
     load_dataset,
     load_image_folder,
     load_split,
 )
-
-RNG = np.random.default_rng(2)
 
 
 def _write(path, image):
@@ -25,11 +26,12 @@ def _write(path, image):
     path.write_bytes(data.tobytes())
 
 
-def _make_folder(root, classes=("cat", "dog", "eel"), per_class=4, shape=(12, 10, 3)):
+def _make_folder(root, classes=("cat", "dog", "eel"), per_class=4, shape=(12, 10, 3), seed=2):
+    rng = np.random.default_rng(seed)
     images = {}
     for c in classes:
         for i in range(per_class):
-            image = RNG.integers(0, 256, shape, dtype=np.uint8)
+            image = rng.integers(0, 256, shape, dtype=np.uint8)
             path = root / c / f"{i:02d}.png"
             _write(path, image)
             images[str(path)] = image
@@ -58,10 +60,11 @@ def test_folder_round_trip(tmp_path):
 
 
 def test_bad_files_are_listed_and_warned_about(tmp_path):
+    rng = np.random.default_rng(2)
     _make_folder(tmp_path, per_class=2)
     (tmp_path / "cat" / "empty.jpg").write_bytes(b"")
     (tmp_path / "dog" / "notes.png").write_text("not an image")
-    ok, jpeg = cv2.imencode(".jpg", RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    ok, jpeg = cv2.imencode(".jpg", rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
     (tmp_path / "eel" / "cut.JPG").write_bytes(jpeg.tobytes()[: len(jpeg) * 2 // 3])
     (tmp_path / "eel" / "readme.txt").write_text("ignored: not an image extension")
     with pytest.warns(UserWarning) as caught:
@@ -78,33 +81,63 @@ def test_bad_files_are_listed_and_warned_about(tmp_path):
     assert all(path in messages for path in reasons)
 
 
-def test_truncated_jpeg_that_decodes_is_still_caught(tmp_path):
-    ok, jpeg = cv2.imencode(".jpg", RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+def _truncated_jpeg(tmp_path):
+    rng = np.random.default_rng(2)
+    ok, jpeg = cv2.imencode(".jpg", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
     path = tmp_path / "a.jpg"
     path.write_bytes(jpeg.tobytes()[:-2])  # only the end-of-image marker is missing
-    with pytest.raises(ValueError, match="truncated JPEG|not a decodable image"):
+    return path, jpeg.tobytes()
+
+
+def test_a_truncated_jpeg_that_opencv_decodes_is_refused_by_the_librarys_check(
+    tmp_path, monkeypatch
+):
+    # OpenCV 4 decodes a JPEG without its end marker, filling what is missing with grey;
+    # OpenCV 5 refuses it. Here imdecode behaves as OpenCV 4 on every version, so that the
+    # library's own check is what refuses the file.
+    path, whole = _truncated_jpeg(tmp_path)
+    real = datasets.cv2.imdecode
+    monkeypatch.setattr(
+        datasets.cv2, "imdecode", lambda buffer, flags: real(np.frombuffer(whole, np.uint8), flags)
+    )
+    with pytest.raises(DecodeError) as caught:
         decode_image(str(path))
+    assert str(caught.value) == "truncated JPEG (no end-of-image marker)"
+    assert decode_bytes(whole).shape == (32, 32, 3)  # the whole file decodes
+
+
+def test_a_truncated_jpeg_gives_the_reason_of_the_step_that_refuses_it(tmp_path):
+    path, _ = _truncated_jpeg(tmp_path)
+    opencv_decodes = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR) is not None
+    with pytest.raises(DecodeError) as caught:
+        decode_image(str(path))
+    assert str(caught.value) == (
+        "truncated JPEG (no end-of-image marker)" if opencv_decodes else "not a decodable image"
+    )
 
 
 def test_stray_images_outside_class_folders_are_reported(tmp_path):
+    rng = np.random.default_rng(2)
     _make_folder(tmp_path, per_class=1)
-    _write(tmp_path / "loose.png", RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8))
+    _write(tmp_path / "loose.png", rng.integers(0, 256, (12, 10, 3), dtype=np.uint8))
     with pytest.warns(UserWarning, match="loose.png: image outside a class folder"):
         data = load_image_folder(tmp_path)
     assert len(data) == 3 and len(data.failures) == 1
 
 
 def test_flat_folder_has_no_labels(tmp_path):
+    rng = np.random.default_rng(2)
     for i in range(3):
-        _write(tmp_path / f"{i}.bmp", RNG.integers(0, 256, (5, 6, 3), dtype=np.uint8))
+        _write(tmp_path / f"{i}.bmp", rng.integers(0, 256, (5, 6, 3), dtype=np.uint8))
     data = load_image_folder(tmp_path, grey=True)
     assert data.labels is None and data.class_names == []
     assert data.images.shape == (3, 5, 6)
 
 
 def test_mixed_sizes_give_a_list_or_resize(tmp_path):
-    _write(tmp_path / "a" / "1.png", RNG.integers(0, 256, (5, 6, 3), dtype=np.uint8))
-    _write(tmp_path / "a" / "2.png", RNG.integers(0, 256, (8, 7, 3), dtype=np.uint8))
+    rng = np.random.default_rng(2)
+    _write(tmp_path / "a" / "1.png", rng.integers(0, 256, (5, 6, 3), dtype=np.uint8))
+    _write(tmp_path / "a" / "2.png", rng.integers(0, 256, (8, 7, 3), dtype=np.uint8))
     assert isinstance(load_image_folder(tmp_path).images, list)
     assert load_image_folder(tmp_path, size=(4, 4)).images.shape == (2, 4, 4, 3)
 
@@ -141,14 +174,15 @@ def test_given_split_and_stratified_split(tmp_path):
 
 
 def test_cifar10_python_batches(tmp_path):
+    rng = np.random.default_rng(2)
     names = [b"airplane", b"automobile"]
     with open(tmp_path / "batches.meta", "wb") as f:
         pickle.dump({b"label_names": names}, f)
     expected = {}
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        images = RNG.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+        images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
         rows = images.transpose(0, 3, 1, 2).reshape(3, 3072)  # R plane, G plane, B plane
-        labels = RNG.integers(0, 2, 3).tolist()
+        labels = rng.integers(0, 2, 3).tolist()
         with open(tmp_path / name, "wb") as f:
             pickle.dump({b"data": rows, b"labels": labels}, f)
         expected[name] = (images, labels)

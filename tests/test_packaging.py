@@ -70,6 +70,23 @@ def test_only_the_wrapper_modules_import_private_scikit_learn_helpers():
     assert found == []
 
 
+def test_the_docstring_examples_of_every_package_are_collected():
+    """pytest runs the examples (--doctest-modules) of every package it installs, and no
+    example is left where pytest does not look (scripts/ holds none)."""
+    pytest_options = _setup()["tool:pytest"]
+    assert "--doctest-modules" in pytest_options["addopts"].split()
+    searched = set(pytest_options["testpaths"].split())
+    assert set(PACKAGES) <= searched
+    packages = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    with_examples = {
+        path.relative_to(ROOT).parts[0]
+        for package in packages
+        for path in (ROOT / package).rglob("*.py")
+        if ">>> " in path.read_text()
+    }
+    assert with_examples <= searched
+
+
 def test_the_console_command_is_declared():
     scripts = _setup()["options.entry_points"]["console_scripts"].strip()
     assert scripts == "visionfeatures = pipelines.cli:main"

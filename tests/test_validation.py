@@ -9,8 +9,6 @@ import pytest
 from features import RawPixels
 from features._validation import as_image_batch, check_pair, prepare_chunk
 
-RNG = np.random.default_rng(1)
-
 
 def _fit(images, **params):
     return RawPixels(**params).fit_transform(images)
@@ -86,7 +84,8 @@ def test_check_pair():
 
 
 def test_alpha_is_dropped_and_single_channel_is_grey():
-    rgb = RNG.integers(0, 256, (3, 5, 6, 3), dtype=np.uint8)
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (3, 5, 6, 3), dtype=np.uint8)
     rgba = np.concatenate([rgb, np.zeros((3, 5, 6, 1), np.uint8)], axis=-1)
     np.testing.assert_array_equal(_fit(rgba), _fit(rgb))
     grey = rgb[..., :1]
@@ -95,7 +94,8 @@ def test_alpha_is_dropped_and_single_channel_is_grey():
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "float16", "float32", "float64"])
 def test_every_supported_dtype_maps_to_the_unit_interval(dtype):
-    images = RNG.integers(0, 256, (4, 7, 5, 3), dtype=np.uint8)
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (4, 7, 5, 3), dtype=np.uint8)
     if dtype == "uint16":
         converted = images.astype(np.uint16) * 257
     elif dtype.startswith("float"):
@@ -108,14 +108,16 @@ def test_every_supported_dtype_maps_to_the_unit_interval(dtype):
 
 
 def test_uint8_target_rounds_floats_and_uint16():
-    images = RNG.integers(0, 256, (4, 7, 5, 3), dtype=np.uint8)
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (4, 7, 5, 3), dtype=np.uint8)
     for converted in (images / 255, images.astype(np.uint16) * 257):
         batch = as_image_batch(converted, owner="X")
         np.testing.assert_array_equal(prepare_chunk(batch, owner="X", dtype="uint8"), images)
 
 
 def test_resize_matches_opencv_per_image():
-    images = RNG.integers(0, 256, (9, 13, 11, 3), dtype=np.uint8)
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (9, 13, 11, 3), dtype=np.uint8)
     for size in [(7, 5), (20, 31), (13, 4)]:
         ours = prepare_chunk(images, owner="X", size=size)
         shrinking = size[0] <= 13 and size[1] <= 11
@@ -128,13 +130,15 @@ def test_resize_matches_opencv_per_image():
 
 
 def test_grey_conversion_matches_opencv():
-    images = RNG.integers(0, 256, (5, 6, 7, 3), dtype=np.uint8)
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (5, 6, 7, 3), dtype=np.uint8)
     expected = np.stack([cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in images])
     np.testing.assert_array_equal(prepare_chunk(images, owner="X", channels="grey"), expected)
 
 
 def test_list_of_mixed_shapes_is_resized_with_size():
-    images = [RNG.random((9, 8)), RNG.random((4, 4)), RNG.random((6, 6))]
+    rng = np.random.default_rng(1)
+    images = [rng.random((9, 8)), rng.random((4, 4)), rng.random((6, 6))]
     out = RawPixels(size=(6, 6)).fit_transform(images)
     assert out.shape == (3, 36)
     np.testing.assert_allclose(out[2], images[2].ravel(), rtol=1e-6)
@@ -174,9 +178,10 @@ def test_big_endian_images_give_the_native_features(name, dtype):
 
 
 def test_big_endian_reaches_the_pure_functions_as_values():
+    rng = np.random.default_rng(1)
     from features import hog_cell_histograms
 
-    images = RNG.integers(0, 65536, (2, 16, 16), dtype=np.uint16)
+    images = rng.integers(0, 65536, (2, 16, 16), dtype=np.uint16)
     swapped = images.astype(">u2")
     batch = as_image_batch(swapped, owner="X")
     assert batch.dtype == np.uint16 and batch.dtype.isnative
