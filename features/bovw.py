@@ -293,7 +293,7 @@ class BagOfVisualWords(BaseImageTransformer):
     3. ZCA-whiten the descriptors, ``(x - mean) @ W`` with ``W = V diag(1 / sqrt(l + eps))
        V^T`` from the eigen-decomposition of their covariance on the training descriptors;
     4. (``fit``) learn ``n_words`` words with scikit-learn's ``MiniBatchKMeans`` (batches of
-       4,096, 20 passes, k-means++ start) on ``n_training_patches`` descriptors drawn at
+       4,096, 20 passes, k-means++ or random start) on ``n_training_patches`` descriptors drawn at
        random from the training images;
     5. encode every descriptor against the words, ``z_k = ||x - c_k||`` computed as
        ``||x||^2 - 2 x.c_k + ||c_k||^2`` with one float32 BLAS product per block of
@@ -344,6 +344,9 @@ class BagOfVisualWords(BaseImageTransformer):
         Descriptors drawn uniformly at random (with replacement) from all positions of all
         training images to learn whitening and codebook; all of them are used when the images
         have fewer.
+    init : {"k-means++", "random"}, default="k-means++"
+        Step 4's start: k-means++ seeding, or ``n_words`` descriptors drawn at random (as
+        Coates et al.).
     encoding : {"triangle", "hard", "soft", "vlad"}, default="triangle"
         Step 5. "vlad" makes ``k * d`` features per cell: use it with few words.
     pooling : {"quadrants", "global", "pyramid"}, default="quadrants"
@@ -419,6 +422,7 @@ class BagOfVisualWords(BaseImageTransformer):
         "whiten_eps": [Interval(Real, 0, None, closed="left")],
         "n_words": [Interval(Integral, 1, None, closed="left")],
         "n_training_patches": [Interval(Integral, 1, None, closed="left")],
+        "init": [StrOptions({"k-means++", "random"})],
         "encoding": [StrOptions({"triangle", "hard", "soft", "vlad"})],
         "pooling": [StrOptions({"quadrants", "global", "pyramid"})],
         "random_state": ["random_state"],
@@ -437,6 +441,7 @@ class BagOfVisualWords(BaseImageTransformer):
         whiten_eps=0.5,
         n_words=1600,
         n_training_patches=400_000,
+        init="k-means++",
         encoding="triangle",
         pooling="quadrants",
         random_state=None,
@@ -452,6 +457,7 @@ class BagOfVisualWords(BaseImageTransformer):
         self.whiten_eps = whiten_eps
         self.n_words = n_words
         self.n_training_patches = n_training_patches
+        self.init = init
         self.encoding = encoding
         self.pooling = pooling
         self.random_state = random_state
@@ -552,6 +558,7 @@ class BagOfVisualWords(BaseImageTransformer):
             batch_size=_KMEANS_BATCH,
             max_iter=_KMEANS_EPOCHS,
             max_no_improvement=None,
+            init=self.init,
             n_init=1,
             random_state=rng,
         ).fit(samples)

@@ -313,3 +313,16 @@ def test_hog_descriptors_are_normalised_blocks_of_cells():
     position = 1 * (4 * 3) + 2 * 3 + 1
     assert_allclose(descriptors[position], block / np.linalg.norm(block), rtol=1e-5)
     assert model.transform(images).shape == (3, 4 * 5)
+
+
+def test_init_chooses_the_kmeans_start():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (20, 12, 12, 3), dtype=np.uint8)
+    settings = dict(n_words=16, n_training_patches=500, random_state=0)
+    plus = BagOfVisualWords(**settings).fit(images)
+    drawn = BagOfVisualWords(init="random", **settings).fit(images)
+    again = BagOfVisualWords(init="random", **settings).fit(images)
+    assert not np.allclose(plus.codebook_, drawn.codebook_)
+    np.testing.assert_array_equal(drawn.codebook_, again.codebook_)  # seeded
+    with pytest.raises(ValueError, match="init"):
+        BagOfVisualWords(init="kmeans", **settings).fit(images)
