@@ -575,10 +575,42 @@ def _os_reason(path, exc):
 
 
 def _is_truncated_jpeg(data):
-    if data.size < 4 or data[0] != 0xFF or data[1] != 0xD8:
+    """Whether a JPEG stream ends before its end-of-image marker.
+
+    The marker segments are walked from the start (lengths, then the entropy-coded data of
+    each scan up to the next marker), so that bytes after a complete image (a phone's
+    "motion photo" appends a video) do not make it look truncated.
+    """
+    data = data.tobytes() if hasattr(data, "tobytes") else bytes(data)
+    if len(data) < 4 or data[0] != 0xFF or data[1] != 0xD8:
         return False  # not a JPEG
-    tail = data[-64:].tobytes().rstrip(b"\x00\r\n ")
-    return not tail.endswith(b"\xff\xd9")
+    pos, end = 2, len(data)
+    while True:
+        if pos >= end or data[pos] != 0xFF:
+            return pos >= end  # out of data before EOI; a malformed stream is OpenCV's call
+        while pos < end and data[pos] == 0xFF:  # fill bytes
+            pos += 1
+        if pos >= end:
+            return True
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:  # EOI
+            return False
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length
+            continue
+        if pos + 2 > end:
+            return True
+        pos += (data[pos] << 8) | data[pos + 1]
+        if marker == 0xDA:  # a scan: its coded data runs to the next marker
+            while True:
+                pos = data.find(b"\xff", pos)
+                if pos < 0 or pos + 1 >= end:
+                    return True
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    pos += 1 if following == 0xFF else 2
+                    continue
+                break
 
 
 def _decode_many(paths, grey, size, max_pixels):

@@ -194,3 +194,25 @@ def test_cifar10_python_batches(tmp_path):
     assert list(test.labels) == expected["test_batch"][1]
     with pytest.raises(ValueError, match="no batches.meta"):
         load_cifar10(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_complete_jpeg_with_bytes_after_it_decodes(progressive):
+    # A phone's "motion photo" appends a video after the image's end marker: it was refused
+    # as a truncated JPEG because only the last bytes were looked at.
+    import io
+
+    from PIL import Image
+    from skimage import data as images
+
+    from pipelines.datasets import _is_truncated_jpeg
+
+    picture = images.astronaut()[::4, ::4]
+    stream = io.BytesIO()
+    Image.fromarray(picture).save(stream, "JPEG", progressive=progressive)
+    jpeg = stream.getvalue()
+    trailer = b"ftypmp42" + bytes(range(256)) * 4  # holds 0xFF 0xD8 and 0xFF 0xD9 too
+    np.testing.assert_array_equal(decode_bytes(jpeg + trailer), decode_bytes(jpeg))
+    assert not _is_truncated_jpeg(np.frombuffer(jpeg + trailer, np.uint8))
+    for cut in (len(jpeg) // 2, len(jpeg) - 1):  # cut inside the scan, and inside EOI
+        assert _is_truncated_jpeg(np.frombuffer(jpeg[:cut], np.uint8))
