@@ -1,0 +1,107 @@
+"""Tests written for mutants that survived scripts/mutation.py: each pins one behaviour that
+no other test looked at closely enough (named in each test)."""
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from pipelines._runtime import check_output_file
+from pipelines.batch import extract_folder
+from pipelines.datasets import DecodeError, image_shape
+from pipelines.model_files import predict_files
+from pipelines.serve.models import ServedModel
+from pipelines.serve.settings import parse_pixels
+
+
+def _png(path, shape, seed=0):
+    image = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def test_an_existing_file_may_be_replaced_but_not_a_fifo(tmp_path):
+    # _runtime.check_output_file: a dropped `not` refused every existing regular file
+    existing = tmp_path / "model.skops"
+    existing.write_bytes(b"old")
+    assert check_output_file(existing) == existing
+    fifo = tmp_path / "pipe.skops"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="exists and is not a regular file"):
+        check_output_file(fifo)
+
+
+def test_the_pixel_limit_counts_rows_times_columns(tmp_path):
+    # datasets.image_shape: a wrong product is invisible on square images
+    wide = _png(tmp_path / "wide.png", (10, 40))
+    assert image_shape(wide, max_pixels=400) == (10, 40)
+    with pytest.raises(DecodeError, match="image of 10x40 pixels is over the limit of 399"):
+        image_shape(wide, max_pixels=399)
+
+
+def test_images_of_another_shape_get_their_own_error(tmp_path):
+    # model_files.predict_files: the message of a shape mismatch was never read
+    from sklearn.datasets import load_digits
+
+    from pipelines import make
+
+    digits = load_digits()
+    images = np.repeat((digits.images[:200] * 16).astype(np.uint8)[..., None], 3, axis=3)
+    model = make("pixels-svm", clf__C=0.1).fit(images, digits.target[:200])
+    content = {"model": model, "class_names": [str(c) for c in range(10)], "input_shape": None}
+    first = _png(tmp_path / "a.png", (8, 8, 3))
+    other = _png(tmp_path / "b.png", (9, 8, 3))
+    rows = predict_files(content, [str(first), str(other)], n_jobs=1)
+    assert rows[0]["error"] is None and rows[0]["class"] in content["class_names"]
+    assert rows[1]["error"] == "image of shape (9, 8, 3), not (8, 8, 3)"
+
+
+def test_served_models_check_the_channels_of_pixel_tensors():
+    # serve.models.check_pixels: grey models take 1 channel, colour models 3
+    def served(shape):
+        return ServedModel(
+            name="m",
+            path="m.skops",
+            sha256="",
+            kind="classifier",
+            model=None,
+            features=None,
+            head=None,
+            input_shape=shape,
+            classes=[],
+            file_library={},
+        )
+
+    grey, colour = served((8, 8)), served((8, 8, 3))
+    assert grey.check_pixels(np.zeros((2, 8, 8), np.uint8)).shape == (2, 8, 8)
+    assert colour.check_pixels(np.zeros((2, 8, 8, 3), np.uint8)).shape == (2, 8, 8, 3)
+    with pytest.raises(ValueError, match=r"takes grey images .*got shape \[2, 8, 8, 3\]"):
+        grey.check_pixels(np.zeros((2, 8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"takes RGB images .*got shape \[2, 8, 8\]"):
+        colour.check_pixels(np.zeros((2, 8, 8), np.uint8))
+
+
+def test_a_pixel_limit_must_be_positive():
+    # serve.settings.parse_pixels: the lower bound
+    assert parse_pixels("1") == 1 and parse_pixels("3 x 5") == 15
+    for text in ("0", "0x10"):
+        with pytest.raises(ValueError, match="expected a positive number of pixels"):
+            parse_pixels(text)
+
+
+def test_every_chunk_reports_its_end(tmp_path):
+    # batch: the "chunk-done" event, which resuming tests wait for, for each chunk in order
+    for i in range(5):
+        _png(tmp_path / "in" / "a" / f"{i}.png", (8, 8, 3), seed=i)
+    events = []
+    manifest = extract_folder(
+        tmp_path / "in",
+        tmp_path / "out",
+        chunk_size=2,
+        n_jobs=1,
+        on_event=lambda stage, index: events.append((stage, index)),
+    )
+    assert manifest["n_images"] == 5
+    assert [index for stage, index in events if stage == "chunk-done"] == [0, 1, 2]
