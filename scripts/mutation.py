@@ -280,9 +280,10 @@ def main(argv=None):
             before = original.splitlines()[mutation[0] - 1].strip()
             after = apply(original, mutation).splitlines()[mutation[0] - 1].strip()
             results.append((module, mutation, verdict, before, after))
+            detail = f": `{before}` -> `{after}`" if verdict == "survived" else ""
             print(
                 f"[{n}/{len(chosen)}] {verdict:8s} {module}:{mutation[0]} ({mutation[5]}, "
-                f"{seconds:.0f} s)",
+                f"{seconds:.0f} s){detail}",
                 file=sys.stderr,
                 flush=True,
             )
