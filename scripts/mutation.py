@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # module -> the test files that should catch a bug in it (run with -x, in this order)
 TESTS = {
-    "pipelines/registry.py": ["tests/test_pipelines.py"],
+    "pipelines/registry.py": ["tests/test_mutation_survivors.py", "tests/test_pipelines.py"],
     "pipelines/compare.py": ["tests/test_pipelines.py", "tests/test_cli.py"],
     "pipelines/_charts.py": ["tests/test_cli.py"],
     "pipelines/batch.py": [

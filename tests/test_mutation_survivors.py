@@ -105,3 +105,33 @@ def test_every_chunk_reports_its_end(tmp_path):
     )
     assert manifest["n_images"] == 5
     assert [index for stage, index in events if stage == "chunk-done"] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("name", "n_features"),
+    [
+        ("pixels-svm", 3072),
+        ("hog-svm", 1764),
+        ("color-svm", 384),
+        ("hog+color-svm", 708),
+        ("bovw-svm", 6400),
+    ],
+)
+def test_the_feature_counts_the_readme_gives(name, n_features):
+    # registry: a changed cell size or grid went unnoticed as long as accuracy held up
+    from pipelines import make
+
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    step = make(name).named_steps["features"]
+    if name.startswith("bovw"):  # few words (the count is 4 quadrants x n_words)
+        step.set_params(n_words=16, n_training_patches=500)
+        n_features = n_features // 1600 * 16
+    assert step.fit(images).transform(images).shape == (4, n_features)
+
+
+def test_an_unknown_feature_names_the_ones_there_are():
+    from pipelines.registry import EXTRACTORS, make_extractor
+
+    with pytest.raises(ValueError) as raised:
+        make_extractor("sift-ish")
+    assert str(raised.value) == f"Unknown feature 'sift-ish'; available: {', '.join(EXTRACTORS)}."
