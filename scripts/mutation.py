@@ -48,7 +48,7 @@ TESTS = {
         "tests/test_mutation_survivors.py",
         "tests/test_boundary_folders.py",
     ],
-    "pipelines/_assembly.py": ["tests/test_batch.py"],
+    "pipelines/_assembly.py": ["tests/test_batch.py", "tests/test_mutation_survivors.py"],
     "pipelines/datasets.py": [
         "tests/test_datasets.py",
         "tests/test_mutation_survivors.py",
@@ -73,7 +73,10 @@ TESTS = {
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
     ],
-    "pipelines/serve/batching.py": ["tests/test_serve_units.py"],
+    "pipelines/serve/batching.py": [
+        "tests/test_serve_units.py",
+        "tests/test_mutation_survivors.py",
+    ],
     "pipelines/serve/models.py": [
         "tests/test_serve_units.py",
         "tests/test_mutation_survivors.py",

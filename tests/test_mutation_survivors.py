@@ -135,3 +135,50 @@ def test_an_unknown_feature_names_the_ones_there_are():
     with pytest.raises(ValueError) as raised:
         make_extractor("sift-ish")
     assert str(raised.value) == f"Unknown feature 'sift-ish'; available: {', '.join(EXTRACTORS)}."
+
+
+def test_the_summary_of_a_resumed_run_counts_this_run_only():
+    # batch.summary_line: the rate of a resumed run was never read
+    from pipelines.batch import summary_line
+
+    manifest = {
+        "n_images": 100,
+        "n_failures": 0,
+        "n_features": 8,
+        "timings": {"total_seconds": 4.0},
+        "run": {"chunks_done_before_start": 3, "files_this_run": 40},
+    }
+    assert summary_line(manifest) == (
+        "100 images, 0 failures, 8 features in 4.0 s (resumed: 40 files read in this run, 10/s)"
+    )
+
+
+def test_a_features_file_of_another_shape_names_both_shapes(tmp_path):
+    # _assembly.rows_sha256: the expected shape in its error
+    from pipelines._assembly import rows_sha256
+
+    path = tmp_path / "features.npy"
+    np.save(path, np.zeros((3, 4), np.float32))
+    assert len(rows_sha256(path, (3, 4))) == 64
+    with pytest.raises(ValueError, match=r"of shape \(3, 4\); expected float32 of shape \(3, 5\)"):
+        rows_sha256(path, (3, 5))
+    np.save(path, np.zeros((3, 4), np.float64))
+    with pytest.raises(ValueError, match=r"expected float32 of shape \(n, n_features\)\.$"):
+        rows_sha256(path)
+
+
+def test_a_closed_batcher_says_so():
+    # serve.batching.MicroBatcher.submit after close
+    import asyncio
+
+    from pipelines.serve.batching import MicroBatcher
+
+    async def main():
+        batcher = MicroBatcher(lambda items: items, max_batch=2, max_wait=0.01, name="digits")
+        batcher.start()
+        assert await batcher.submit([1]) == [1]
+        await batcher.close()
+        with pytest.raises(RuntimeError, match=r"^The batcher of 'digits' is not running\.$"):
+            await batcher.submit([2])
+
+    asyncio.run(main())
