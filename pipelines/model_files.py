@@ -48,6 +48,7 @@ TRUSTED_OWN = (
     "features.hog.HOG",
     "features.color.ColorHistogram",
     "features.bovw.BagOfVisualWords",
+    "models.linear.LinearClassifier",
     "models.network.NeuralNetClassifier",
     "models.activations.Identity",
     "models.activations.Sigmoid",
