@@ -18,10 +18,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from ._param import Interval, Options, StrOptions, _fit_context
+from ._param import Interval, Options, StrOptions, _fit_context, validate_data
 from .network import _GRAM_CHUNK, NeuralNetClassifier, _cholesky
 
 __all__ = ["LinearClassifier"]

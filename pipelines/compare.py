@@ -290,8 +290,8 @@ def format_table(rows):
             f"{row['fit_seconds']:.1f}",
             f"{row['predict_images_per_s']:.0f}",
             str(row["n_features"]),
-            str(row["iterations"]),
-            row["stopped"],
+            str(row.get("iterations", "")),
+            row.get("stopped", ""),
             row["note"],
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -55,7 +55,7 @@ def digits():
 @pytest.fixture(scope="module")
 def good_file(tmp_path_factory, digits):
     """A good model file: pixels-svm (a models.network.NeuralNetClassifier) on digits."""
-    model = make("pixels-svm", clf__max_epochs=20).fit(digits.images[:300], digits.labels[:300])
+    model = make("pixels-svm", clf__max_iter=20).fit(digits.images[:300], digits.labels[:300])
     path = tmp_path_factory.mktemp("good") / "model.skops"
     return save_model(model, path, class_names=digits.class_names, input_shape=(8, 8))
 
@@ -206,7 +206,7 @@ def test_a_type_disguised_as_ours_is_refused(tmp_path, good_file):
     for module, cls in [("pipelines.model_files", "UntrustedModelError"), ("models.network", "X")]:
 
         def change(schema, module=module, cls=cls):
-            node = _find(schema, lambda n: n.get("__class__") == "MulticlassHinge")
+            node = _find(schema, lambda n: n.get("__class__") == "OneVsRestSquaredHinge")
             node["__module__"], node["__class__"] = module, cls
             return schema
 

@@ -38,8 +38,9 @@ RANKS = {
         "schedules": 1,
         "optimizers": 1,
         "network": 2,
+        "linear": 3,
         "lecture": 3,
-        "__init__": 3,
+        "__init__": 4,
     },
     "pipelines": {
         "_runtime": 0,
