@@ -182,3 +182,41 @@ def test_a_closed_batcher_says_so():
             await batcher.submit([2])
 
     asyncio.run(main())
+
+
+def test_extract_lists_five_failures_then_counts_the_rest(capsys):
+    # cli.extract.report: the first five failures, then one line for the others
+    from pipelines.cli.extract import report
+
+    failures = [{"path": f"a/{i}.png", "reason": "empty file"} for i in range(7)]
+    manifest = {
+        "n_images": 3,
+        "n_failures": 7,
+        "n_features": 8,
+        "failures": failures,
+        "timings": {"total_seconds": 1.0},
+    }
+    report("extract", manifest, "DIR")
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"extract: failed: a/{i}.png: empty file" for i in range(5)] + [
+        "extract: ... and 2 more (see manifest.json)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--pipeline", "pixels-svm"],
+        ["search", "--pipeline", "pixels-svm", "--grid", "{}"],
+        ["extract", "INPUT"],
+        ["features", "extractor.skops", "INPUT"],
+    ],
+)
+def test_commands_that_write_need_their_output(argv, capsys):
+    # the required --out of every command that writes files
+    from pipelines import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    assert "the following arguments are required: --out" in capsys.readouterr().err
