@@ -220,3 +220,30 @@ def test_commands_that_write_need_their_output(argv, capsys):
         cli.main(argv)
     assert stop.value.code == 2
     assert "the following arguments are required: --out" in capsys.readouterr().err
+
+
+def test_a_plain_byte_count_is_bytes():
+    # serve.settings.parse_bytes: the unit of a number without a suffix
+    from pipelines.serve.settings import parse_bytes
+
+    assert parse_bytes("100") == 100 and parse_bytes("100b") == 100 and parse_bytes("1kib") == 1024
+
+
+def test_every_script_runs_as_a_program():
+    # scripts/*.py: `if __name__ == "__main__"` is only reached when run as a program
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    wrappers = ["compare", "extract_features", "train", "predict", "grid_search", "show_hog"]
+    wrappers += ["lecture", "serve"]
+    for name in wrappers:
+        done = subprocess.run(
+            [sys.executable, str(root / "scripts" / f"{name}.py"), "--help"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            timeout=120,
+        )
+        assert done.returncode == 0 and done.stdout.startswith(f"usage: {name}.py"), name
