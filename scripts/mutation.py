@@ -103,14 +103,14 @@ TESTS = {
     "pipelines/cli/serve.py": ["tests/test_options.py", "tests/test_serve_lifecycle.py"],
     "pipelines/cli/show_hog.py": ["tests/test_options.py"],
     "pipelines/cli/lecture.py": ["tests/test_options.py"],
-    "scripts/compare.py": ["tests/test_pipelines.py"],
-    "scripts/extract_features.py": ["tests/test_batch.py"],
-    "scripts/train.py": ["tests/test_model_files.py"],
-    "scripts/predict.py": ["tests/test_model_files.py"],
-    "scripts/grid_search.py": ["tests/test_search.py"],
-    "scripts/show_hog.py": ["tests/test_options.py"],
-    "scripts/lecture.py": ["tests/test_lecture.py"],
-    "scripts/serve.py": ["tests/test_serve_lifecycle.py"],
+    "scripts/compare.py": ["tests/test_mutation_survivors.py", "tests/test_pipelines.py"],
+    "scripts/extract_features.py": ["tests/test_mutation_survivors.py", "tests/test_batch.py"],
+    "scripts/train.py": ["tests/test_mutation_survivors.py", "tests/test_model_files.py"],
+    "scripts/predict.py": ["tests/test_mutation_survivors.py", "tests/test_model_files.py"],
+    "scripts/grid_search.py": ["tests/test_mutation_survivors.py", "tests/test_search.py"],
+    "scripts/show_hog.py": ["tests/test_mutation_survivors.py", "tests/test_options.py"],
+    "scripts/lecture.py": ["tests/test_mutation_survivors.py", "tests/test_lecture.py"],
+    "scripts/serve.py": ["tests/test_mutation_survivors.py", "tests/test_serve_lifecycle.py"],
 }
 
 _COMPARE = {
