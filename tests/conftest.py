@@ -51,3 +51,21 @@ def _every_manifest_adds_up(monkeypatch):
         return manifest
 
     monkeypatch.setattr(_assembly, "_manifest", checked)
+
+
+@pytest.fixture(autouse=True)
+def _library_logging_restored():
+    """The commands configure the library's loggers (``-v`` / ``-q``): put them back after
+    each test, so that no test sees the levels and handler another one left."""
+    import logging
+
+    from pipelines.cli import _common
+
+    saved = {name: logging.getLogger(name).level for name in _common.LIBRARY_LOGGERS}
+    yield
+    for name, level in saved.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if _common._handler is not None:
+            logger.removeHandler(_common._handler)
+    _common._handler = None

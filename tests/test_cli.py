@@ -6,7 +6,6 @@ Timing is not tested here: ``scripts/bench_cli.py`` measures --help in a fresh e
 
 import ast
 import json
-import logging
 import re
 import subprocess
 import sys
@@ -23,25 +22,11 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from models import NeuralNetClassifier
 from pipelines import cli, model_files
-from pipelines.cli import _common
 from pipelines.compare import accuracy_figure, speed_figure
 from pipelines.search import SearchResult, _GridSearch, format_params, heatmap_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("sklearn", "numba", "cv2", "numpy", "scipy", "matplotlib", "skimage", "joblib", "tqdm")
-
-
-@pytest.fixture(autouse=True)
-def _library_logging_restored():
-    """The commands configure the library's loggers: put them back after each test."""
-    saved = {name: logging.getLogger(name).level for name in _common.LIBRARY_LOGGERS}
-    yield
-    for name, level in saved.items():
-        logger = logging.getLogger(name)
-        logger.setLevel(level)
-        if _common._handler is not None:
-            logger.removeHandler(_common._handler)
-    _common._handler = None
 
 
 @pytest.fixture(scope="module")

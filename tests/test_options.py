@@ -161,18 +161,6 @@ def test_every_option_of_every_command_has_a_test(command):
         assert passed in source, f"{where} does not pass {option} of {command}"
 
 
-@pytest.fixture(autouse=True)
-def _library_logging_restored():
-    saved = {name: _common.logging.getLogger(name).level for name in _common.LIBRARY_LOGGERS}
-    yield
-    for name, level in saved.items():
-        logger = _common.logging.getLogger(name)
-        logger.setLevel(level)
-        if _common._handler is not None:
-            logger.removeHandler(_common._handler)
-    _common._handler = None
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """3 classes x 12 small colour PNGs, told apart by their brightness."""
