@@ -7,13 +7,17 @@ parametrised as scikit-learn's linear models are: ``loss="squared_hinge"`` has t
 them. It is trained to convergence, fast: see :class:`LinearClassifier`.
 """
 
+import collections
+import hashlib
 import math
+import threading
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.linalg
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
@@ -22,15 +26,25 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ._param import Interval, Options, StrOptions, _fit_context, validate_data
-from .network import _GRAM_CHUNK, NeuralNetClassifier, _cholesky
+from .network import _GRAM_CHUNK, NeuralNetClassifier, _cholesky, _Workspace
 
-__all__ = ["LinearClassifier"]
+__all__ = ["LinearClassifier", "clear_kernel_cache"]
 
 # X with fewer values than this is fitted on one BLAS thread
 _SMALL = 4_000_000
 
 # C="auto": the path of C values tried, a factor sqrt(10) apart
 _AUTO_CS = tuple(10.0 ** (k / 2) for k in range(-12, 3))  # 1e-6 ... 10
+
+# The squared hinge on at most this many samples, and at most twice as many samples as
+# features, is solved by Newton's method in the samples x samples form (see _newton_l2svm)
+_NEWTON_MAX_SAMPLES = 2048
+_NEWTON_COLUMNS = 2048  # columns of X converted to float64 at a time
+# Gram matrices of recent fits kept for fits on the same X (the C values of a grid search
+# fold): at most this many bytes, the least recently used dropped first
+_KERNEL_CACHE_BYTES = 256 << 20
+_kernels = collections.OrderedDict()
+_kernels_lock = threading.Lock()
 
 
 def _has_proba(estimator):
@@ -66,6 +80,16 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
 
     On CIFAR-10 (40,000 images, standardised features) this takes 8 to 45 iterations where
     plain L-BFGS needs hundreds, and liblinear's dual coordinate descent more than ``max_iter``.
+
+    The squared hinge on few samples (at most 2,048, and at most twice as many as features,
+    as HOG vectors of small images are) is instead solved exactly by Newton's method in the
+    samples x samples form ([3]_, [4]_): each step solves the least-squares problem of the
+    rows inside the margin (one Cholesky factorisation of their Gram matrix) and moves to it
+    by an exact line search, until the step leaves that set of rows unchanged; the gradient
+    is then checked against ``tol`` as above. On scikit-learn's digits as HOG vectors (1,437
+    x 1,764) that is 6 to 16 steps and 2 to 3 times faster than L-BFGS. The Gram matrix is
+    kept (up to 256 MB, see :func:`clear_kernel_cache`) for the next fit on the same
+    samples, such as the other ``C`` values of a grid search.
 
     ``C="auto"`` chooses ``C`` on held-out training data: a stratified ``validation_fraction``
     of the samples is set aside, the model is fitted on the rest for ``C`` = 1e-6, 3.2e-6,
@@ -111,7 +135,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
     intercept_ : ndarray of shape (n_classes,)
         Intercepts.
     n_iter_ : int
-        L-BFGS iterations of the final fit (on all the samples).
+        L-BFGS iterations (or Newton steps) of the final fit (on all the samples).
     C_ : float
         The ``C`` of the final fit: ``C``, or the one chosen by ``C="auto"``.
     path_ : list of tuple or None
@@ -138,6 +162,10 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
        :doi:`10.1007/BF01589116`.
     .. [2] A. Coates, H. Lee, A. Y. Ng, "An Analysis of Single-Layer Networks in
        Unsupervised Feature Learning", AISTATS 2011, PMLR 15:215-223.
+    .. [3] S. S. Keerthi, D. DeCoste, "A Modified Finite Newton Method for Fast Solution
+       of Large Scale Linear SVMs", JMLR 6, 341-361 (2005).
+    .. [4] O. Chapelle, "Training a Support Vector Machine in the Primal", Neural
+       Computation 19(5), 1155-1178 (2007), :doi:`10.1162/neco.2007.19.5.1155`.
 
     Examples
     --------
@@ -211,17 +239,21 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
                 f"({classes[0]!r})."
             )
         network = self._network(X.shape[1], classes)
+        newton = self.loss == "squared_hinge" and len(X) <= min(_NEWTON_MAX_SAMPLES, 2 * X.shape[1])
         # Small products run faster on one BLAS thread: on 2 busy cores, softmax on digits'
         # 1,437 x 64 pixels fitted in 0.7 s on one thread and 5 s on two.
         threads = 1 if X.size < _SMALL else None
         with threadpool_limits(limits=threads, user_api="blas"):
             if self.C == "auto":
-                start, whole = self._choose_C(network, X, index)
+                start, whole = self._choose_C(network, X, index, newton)
             else:
                 self.C_, self.path_, start = self.C, None, None
                 rows = np.ones(len(X), dtype=bool)
-                whole = _Statistics.of_rows(X, index, len(classes), rows)[0]
-            self._solve(network, X, index, whole, self.C_, start)
+                whole = None if newton else _Statistics.of_rows(X, index, len(classes), rows)[0]
+            if newton:
+                self._solve_newton(network, X, index, _Kernel.of(X), self.C_)
+            else:
+                self._solve(network, X, index, whole, self.C_, start)
         self.network_ = network
         self.classes_ = classes
         self.coef_ = network.coefs_[0].T
@@ -267,11 +299,38 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
             network.intercepts_[0][...] = start[1]
         network._fit_lbfgs(X, index)
 
-    def _choose_C(self, network, X, index):
+    def _solve_newton(self, network, X, index, kernel, C):
+        """Minimise the squared hinge objective of ``C`` on ``X`` exactly, by Newton's method
+        on ``kernel`` (the centred samples x samples Gram matrix of ``X``), and check the
+        gradient of the mean objective at the solution against ``tol`` as L-BFGS does."""
+        network.alpha = 1.0 / (2.0 * C * len(X))
+        targets = np.full((len(X), len(network.classes_)), -1.0)
+        targets[np.arange(len(X)), index] = 1.0
+        beta, b, steps, curve = _newton_l2svm(kernel.gram, targets, C, self.max_iter)
+        W = kernel.weights(X, beta)
+        network.coefs_[0][...] = W
+        network.intercepts_[0][...] = b - kernel.shift @ W
+        network.loss_curve_ = [value / (C * len(X)) for value in curve]
+        network.n_epochs_ = steps
+        work = _Workspace(len(X), network.coefs_, network.dtype)
+        grads = [np.empty_like(p) for p in network._params()]
+        _, grads = network._forward_backward(X, index, work, grads)
+        gradient = max(float(np.abs(g).max()) for g in grads)
+        if steps >= self.max_iter or gradient > self.tol:
+            warnings.warn(
+                f"LinearClassifier (Newton) stopped after {steps} steps without converging "
+                f"(largest gradient component {gradient:.3g} > tol={self.tol}); "
+                + ("raise max_iter." if steps >= self.max_iter else "use dtype=np.float64."),
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _choose_C(self, network, X, index, newton):
         """``C="auto"``: fit the path of C on a split of the training data, warm-started,
         stop once the validation accuracy has not improved for ``n_iter_no_change`` values,
         and set ``C_`` and ``path_``. Returns the weights and intercepts of the chosen C, and
-        the statistics of all the rows."""
+        the statistics of all the rows (None with Newton's method, which starts from zero
+        on the samples x samples matrix of the training rows)."""
         n_val = math.ceil(self.validation_fraction * len(X))
         n_classes = len(network.classes_)
         can_stratify = min(n_val, len(X) - n_val) >= n_classes and np.bincount(index).min() >= 2
@@ -285,12 +344,18 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         in_train[train] = True
         X_train, y_train = X[in_train], index[in_train]
         X_val, y_val = X[~in_train], index[~in_train]
-        statistics, rest = _Statistics.of_rows(X, index, n_classes, in_train)
+        if newton:
+            statistics, kernel = None, _Kernel.of(X_train)
+        else:
+            statistics, rest = _Statistics.of_rows(X, index, n_classes, in_train)
         self.path_, best, start, since_best = [], None, None, 0
         for C in _AUTO_CS:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                self._solve(network, X_train, y_train, statistics, C, start)
+                if newton:
+                    self._solve_newton(network, X_train, y_train, kernel, C)
+                else:
+                    self._solve(network, X_train, y_train, statistics, C, start)
             start = (network.coefs_[0].copy(), network.intercepts_[0].copy())
             score = float(np.mean(network.predict(X_val) == y_val))
             converged = not any(issubclass(w.category, Warning) for w in caught)
@@ -433,3 +498,160 @@ class _Statistics:
         else:
             W = scipy.linalg.cho_solve((factor, True), right)
         return factor, (W, target_mean - (self.shift + offset) @ W)
+
+
+def clear_kernel_cache():
+    """Forget the Gram matrices that :class:`LinearClassifier` keeps for fits on the same
+    samples (at most 256 MB; see ``_Kernel.of``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from models.linear import LinearClassifier, clear_kernel_cache
+    >>> X, y = np.random.default_rng(0).standard_normal((40, 50)), np.arange(40) % 2
+    >>> first = LinearClassifier(C=0.1).fit(X, y)  # Newton's method: 40 samples, 50 features
+    >>> clear_kernel_cache()
+    >>> bool((LinearClassifier(C=0.1).fit(X, y).coef_ == first.coef_).all())
+    True
+    """
+    with _kernels_lock:
+        _kernels.clear()
+
+
+class _Kernel:
+    """The centred samples x samples Gram matrix ``Xc Xc^T`` (float64) of Newton's method,
+    ``Xc = X - shift`` with ``shift`` the column means, and the weights ``Xc^T beta`` of a
+    solution; ``X`` is converted to float64 a block of columns at a time.
+
+    ``_Kernel.of(X)`` returns the matrix of an earlier call on the same values (compared by
+    a SHA-256 digest of ``X``'s bytes, dtype and shape) when it is still in the cache: a
+    grid over ``C`` fits every value on the same folds, and the matrix costs more than the
+    rest of a fit. The cache holds at most ``_KERNEL_CACHE_BYTES``.
+    """
+
+    @classmethod
+    def of(cls, X):
+        digest = hashlib.sha256(f"{X.dtype.str}{X.shape}".encode())
+        digest.update(memoryview(np.ascontiguousarray(X).reshape(-1)).cast("B"))
+        key = digest.hexdigest()
+        with _kernels_lock:
+            if key in _kernels:
+                _kernels.move_to_end(key)
+                return _kernels[key]
+        kernel = cls(X)
+        with _kernels_lock:
+            _kernels[key] = kernel
+            while sum(k.gram.nbytes for k in _kernels.values()) > _KERNEL_CACHE_BYTES:
+                _kernels.popitem(last=False)
+        return kernel
+
+    def __init__(self, X):
+        self.shift = X.mean(axis=0, dtype=np.float64)
+        self.gram = np.zeros((len(X), len(X)))
+        for block, _ in self._centred_blocks(X):
+            self.gram += block @ block.T
+
+    def _centred_blocks(self, X):
+        for start in range(0, X.shape[1], _NEWTON_COLUMNS):
+            columns = slice(start, start + _NEWTON_COLUMNS)
+            yield X[:, columns].astype(np.float64) - self.shift[columns], columns
+
+    def weights(self, X, beta):
+        """``Xc^T beta``: the weights (n_features, n_classes) of the coefficients ``beta``."""
+        W = np.empty((X.shape[1], beta.shape[1]))
+        for block, columns in self._centred_blocks(X):
+            W[columns] = block.T @ beta
+        return W
+
+
+def _newton_l2svm(gram, targets, C, max_iter):
+    """Minimise ``1/2 ||w_c||^2 + C sum_i max(0, 1 - t_ic (x_i w_c + b_c))^2`` for every
+    column ``c`` of ``targets`` (+-1) by the finite Newton method of Keerthi & DeCoste (2005)
+    in the samples x samples form of Chapelle (2007), with ``w_c = Xc^T beta_c``.
+
+    Each step takes the rows whose margin is below 1 (the active set ``A``), solves the
+    least-squares problem on them exactly::
+
+        (K_AA + I / (2 C)) beta_A + b 1 = t_A,    1^T beta_A = 0
+
+    (one Cholesky factorisation of ``|A| x |A|``), and moves to it along the segment from
+    the current point by an exact line search on the piecewise quadratic objective. A class
+    is solved when the step leaves its active set unchanged: the least-squares solution is
+    then the minimum. From zero every row is active, so the first step is the ridge
+    regression of all the classes at once, with one factorisation.
+
+    Returns ``beta`` (n, n_classes), ``b`` (n_classes,), the number of steps, and the
+    objective (summed over the classes) after each step.
+    """
+    n, n_classes = targets.shape
+    ridge = 1.0 / (2.0 * C)
+    beta, b = np.zeros((n, n_classes)), np.zeros(n_classes)
+    scores = np.zeros((n, n_classes))  # gram @ beta + b
+    todo = list(range(n_classes))
+    curve, steps = [], 0
+    while todo and steps < max_iter:
+        steps += 1
+        if steps == 1:  # every row is active for every class: one factorisation for all
+            system = gram.copy()
+            system[np.diag_indices_from(system)] += ridge
+            factor = scipy.linalg.cho_factor(system, lower=True, check_finite=False)
+            rhs = np.column_stack([targets, np.ones(n)])
+            solved = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+        for c in list(todo):
+            t, o = targets[:, c], scores[:, c]
+            active = t * o < 1
+            rows = np.flatnonzero(active)
+            if steps == 1:
+                u, v = solved[:, c], solved[:, -1]
+                inside = gram
+            else:
+                inside = gram[rows]  # (the rows of the active samples: read once)
+                system = inside[:, rows]
+                system[np.diag_indices_from(system)] += ridge
+                factor = scipy.linalg.cho_factor(system, lower=True, check_finite=False)
+                rhs = np.column_stack([t[rows], np.ones(len(rows))])
+                u, v = scipy.linalg.cho_solve(factor, rhs, check_finite=False).T
+            b_new = u.sum() / v.sum()
+            new = np.zeros(n)
+            new[rows] = u - b_new * v
+            o_new = new[rows] @ inside + b_new  # gram @ new, gram being symmetric
+            # ||w||^2 = beta . gram beta = beta . (o - b), and likewise for the cross term
+            ww, wn, nn = beta[:, c] @ (o - b[c]), new @ (o - b[c]), new @ (o_new - b_new)
+            s = _exact_step(wn - ww, nn - 2 * wn + ww, 1 - t * o, t * (o_new - o), C)
+            beta[:, c] += s * (new - beta[:, c])
+            b[c] += s * (b_new - b[c])
+            scores[:, c] = o + s * (o_new - o)
+            if np.array_equal(t * scores[:, c] < 1, active):
+                todo.remove(c)
+        margins = np.maximum(0.0, 1.0 - targets * scores)
+        norms = np.einsum("ic,ic->", beta, scores - b)
+        curve.append(0.5 * float(norms) + C * float(np.einsum("ic,ic->", margins, margins)))
+    return beta, b, steps, curve
+
+
+def _exact_step(a, c, g, h, C):
+    """The ``s >= 0`` that minimises ``a s + c s^2 / 2 + C sum_i max(0, g_i - s h_i)^2``.
+
+    The function is convex and piecewise quadratic: its derivative is nondecreasing and
+    piecewise linear, with a break where a term ``g_i - s h_i`` changes sign. The pieces are
+    walked in order of their breaks to the one where the derivative reaches 0.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        breaks = g / h
+    on = (g > 0) | ((g == 0) & (h < 0))  # the terms in the sum just after s = 0
+    leave = on & (h > 0) & (breaks > 0)
+    enter = ~on & (h < 0) & (breaks > 0)
+    events = np.flatnonzero(leave | enter)
+    events = events[np.argsort(breaks[events], kind="stable")]
+    sign = np.where(leave[events], -1.0, 1.0)
+    # derivative = intercept + slope * s on each piece, pieces separated by the events
+    intercept = a - 2 * C * np.sum(h[on] * g[on])
+    slope = c + 2 * C * np.sum(h[on] ** 2)
+    weight = 2 * C * h[events] * sign
+    intercepts = intercept - np.concatenate(([0.0], np.cumsum(weight * g[events])))
+    slopes = slope + np.concatenate(([0.0], np.cumsum(weight * h[events])))
+    at_breaks = intercepts[:-1] + slopes[:-1] * breaks[events]
+    piece = int(np.argmax(at_breaks >= 0)) if np.any(at_breaks >= 0) else len(events)
+    if slopes[piece] <= 0:  # a zero step: the point is already the minimum along it
+        return 0.0
+    return max(0.0, -intercepts[piece] / slopes[piece])

@@ -35,6 +35,7 @@ def main(argv=None):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
 
+    from models.linear import clear_kernel_cache
     from pipelines.datasets import load_labelled
     from pipelines.search import clear_memory_cache, search
 
@@ -48,6 +49,7 @@ def main(argv=None):
     for _ in range(args.repeats):
         for name, grid in variants.items():
             clear_memory_cache()  # each run extracts its features, as a fresh command does
+            clear_kernel_cache()  # and computes its Gram matrices
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
                 result = search(args.pipeline, data.images, data.labels, grid, cv=5, n_jobs=1)

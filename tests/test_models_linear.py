@@ -178,3 +178,93 @@ def test_linear_classifier_on_digits():
     for loss in ["squared_hinge", "softmax"]:
         clf = LinearClassifier(loss, C=0.01).fit(X[:1300], y[:1300])
         assert clf.score(X[1300:], y[1300:]) >= 0.9
+
+
+@pytest.fixture(scope="module")
+def wide_problem():
+    # fewer samples than features, as HOG vectors of small images are: Newton's method
+    rng = np.random.default_rng(1)
+    latent = rng.standard_normal((300, 6))
+    X = latent @ rng.standard_normal((6, 400)) + 0.5 * rng.standard_normal((300, 400))
+    y = (latent[:, :2] > 0) @ np.array([1, 2])  # 4 classes
+    y = np.where(rng.random(300) < 0.1, rng.integers(0, 4, 300), y)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.mark.parametrize("C", [1e-3, 0.1, 10.0])
+def test_newton_reaches_the_minimum_of_linearsvc_and_of_lbfgs(wide_problem, C, monkeypatch):
+    from sklearn.svm import LinearSVC
+
+    import models.linear
+
+    X, y = wide_problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # converged: no warning
+        newton = LinearClassifier(C=C, tol=1e-8, dtype=np.float64).fit(X, y)
+    assert newton.n_iter_ <= 30  # steps, where L-BFGS takes hundreds of iterations
+    svc = LinearSVC(C=C, dual=True, tol=1e-12, intercept_scaling=1000, max_iter=100_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        svc.fit(X, y)
+    monkeypatch.setattr(models.linear, "_NEWTON_MAX_SAMPLES", 0)  # the L-BFGS path instead
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lbfgs = LinearClassifier(C=C, tol=1e-10, max_iter=20_000, dtype=np.float64).fit(X, y)
+    assert lbfgs.n_iter_ > newton.n_iter_
+    best = min(_svm_objective(svc, X, y, C), _svm_objective(lbfgs, X, y, C))
+    assert _svm_objective(newton, X, y, C) <= best * (1 + 1e-9)
+    assert_allclose(newton.coef_, lbfgs.coef_, atol=1e-4 * np.abs(lbfgs.coef_).max())
+    assert_array_equal(newton.predict(X), lbfgs.predict(X))
+    # the curve is the mean objective after each step: decreasing, ending at the minimum
+    curve = np.array(newton.network_.loss_curve_)
+    assert len(curve) == newton.n_iter_ and np.all(np.diff(curve) <= 1e-12 * curve[0])
+    assert curve[-1] * C * len(X) == pytest.approx(_svm_objective(newton, X, y, C), rel=1e-9)
+
+
+def test_newton_warns_when_it_runs_out_of_steps(wide_problem):
+    X, y = wide_problem
+    with pytest.warns(ConvergenceWarning, match=r"\(Newton\) stopped after 2 steps .*max_iter"):
+        clf = LinearClassifier(C=10.0, max_iter=2).fit(X, y)
+    assert clf.n_iter_ == 2
+
+
+def test_newton_reuses_the_gram_matrix_of_the_same_samples_only(wide_problem):
+    import models.linear
+
+    X, y = wide_problem
+    models.linear.clear_kernel_cache()
+    first = LinearClassifier(C=0.01, dtype=np.float64).fit(X, y)
+    (kernel,) = models.linear._kernels.values()
+    again = LinearClassifier(C=0.01, dtype=np.float64).fit(X.copy(), y)
+    assert list(models.linear._kernels.values()) == [kernel]  # found by content, not identity
+    assert_array_equal(again.coef_, first.coef_)
+    changed = X.copy()
+    changed[0, 0] += 1.0
+    LinearClassifier(C=0.01, dtype=np.float64).fit(changed, y)
+    assert len(models.linear._kernels) == 2
+    models.linear.clear_kernel_cache()
+    assert not models.linear._kernels
+    assert_array_equal(LinearClassifier(C=0.01, dtype=np.float64).fit(X, y).coef_, first.coef_)
+
+
+def _piecewise_quadratic(s, a, c, g, h, C):
+    s = np.asarray(s, dtype=float)[..., None]
+    return (a * s + c * s**2 / 2)[..., 0] + C * (np.maximum(0, g - s * h) ** 2).sum(-1)
+
+
+def test_exact_step_minimises_the_piecewise_quadratic():
+    from models.linear import _exact_step
+
+    rng = np.random.default_rng(2)
+    grid = np.linspace(0, 5, 100_001)
+    steps = []
+    for _ in range(30):
+        g, h = rng.standard_normal(40), rng.standard_normal(40)
+        c, C = rng.uniform(0.1, 2), rng.uniform(0.1, 3)
+        a = rng.uniform(-3, 1)
+        step = _exact_step(a, c, g, h, C)
+        assert 0 <= step < 5
+        values = _piecewise_quadratic(grid, a, c, g, h, C)
+        assert _piecewise_quadratic(step, a, c, g, h, C) <= values.min() + 1e-9
+        steps.append(step)
+    assert 0 in steps and np.mean(np.array(steps) > 0) > 0.5  # both cases were drawn
