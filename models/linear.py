@@ -318,7 +318,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         grads = [np.empty_like(p) for p in network._params()]
         _, grads = network._forward_backward(X, index, work, grads)
         gradient = max(float(np.abs(g).max()) for g in grads)
-        if steps >= self.max_iter or gradient > self.tol:
+        if steps >= self.max_iter or not gradient <= self.tol:  # (NaN too)
             warnings.warn(
                 f"LinearClassifier (Newton) stopped after {steps} steps without converging "
                 f"(largest gradient component {gradient:.3g} > tol={self.tol}); "
@@ -606,6 +606,8 @@ def _newton_l2svm(gram, targets, C, max_iter):
             if steps == 1:
                 u, v = solved[:, c], solved[:, -1]
                 inside = gram
+            elif not len(rows):  # every margin >= 1: the minimum on no rows is w = 0
+                u, v, inside = np.zeros(0), np.zeros(0), gram[rows]
             else:
                 inside = gram[rows]  # (the rows of the active samples: read once)
                 system = inside[:, rows]
@@ -613,7 +615,7 @@ def _newton_l2svm(gram, targets, C, max_iter):
                 factor = scipy.linalg.cho_factor(system, lower=True, check_finite=False)
                 rhs = np.column_stack([t[rows], np.ones(len(rows))])
                 u, v = scipy.linalg.cho_solve(factor, rhs, check_finite=False).T
-            b_new = u.sum() / v.sum()
+            b_new = u.sum() / v.sum() if len(rows) else b[c]
             new = np.zeros(n)
             new[rows] = u - b_new * v
             o_new = new[rows] @ inside + b_new  # gram @ new, gram being symmetric

@@ -268,3 +268,29 @@ def test_exact_step_minimises_the_piecewise_quadratic():
         assert _piecewise_quadratic(step, a, c, g, h, C) <= values.min() + 1e-9
         steps.append(step)
     assert 0 in steps and np.mean(np.array(steps) > 0) > 0.5  # both cases were drawn
+
+
+def test_newton_steps_through_a_point_where_every_margin_is_met(monkeypatch):
+    # random labels on fewer samples than twice the features are separable: at C = 1e6 the
+    # line search once lands where no margin is below 1 (no active rows), from which the
+    # step is towards w = 0; it used to divide 0 by 0 and return NaN weights without a warning
+    import models.linear
+
+    rng = np.random.default_rng(1)
+    rng.standard_normal((300, 400)), rng.integers(0, 4, 300)
+    X = StandardScaler().fit_transform(rng.standard_normal((300, 160)))
+    y = rng.integers(0, 4, 300)
+    seen = []
+    step = models.linear._exact_step
+
+    def spy(a, c, g, h, C):
+        seen.append(int((g > 0).sum()))  # active rows at the point the step starts from
+        return step(a, c, g, h, C)
+
+    monkeypatch.setattr(models.linear, "_exact_step", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither a ConvergenceWarning nor a division by 0
+        clf = LinearClassifier(C=1e6, dtype=np.float64).fit(X, y)
+    assert 0 in seen
+    assert np.isfinite(clf.coef_).all() and clf.score(X, y) == 1.0
+    assert _gradient(clf.network_, X, y) <= clf.tol
