@@ -308,7 +308,12 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         network.alpha = 1.0 / (2.0 * C * len(X))
         targets = np.full((len(X), len(network.classes_)), -1.0)
         targets[np.arange(len(X)), index] = 1.0
-        beta, b, steps, curve = _newton_l2svm(kernel.gram, targets, C, self.max_iter)
+        try:
+            beta, b, steps, curve = _newton_l2svm(kernel.gram, targets, C, self.max_iter)
+        except np.linalg.LinAlgError:  # a system too ill-conditioned to factorise: L-BFGS
+            rows = np.ones(len(X), dtype=bool)
+            statistics = _Statistics.of_rows(X, index, len(network.classes_), rows)[0]
+            return self._solve(network, X, index, statistics, C, None)
         W = kernel.weights(X, beta)
         network.coefs_[0][...] = W
         network.intercepts_[0][...] = b - kernel.shift @ W

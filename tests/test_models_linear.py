@@ -294,3 +294,22 @@ def test_newton_steps_through_a_point_where_every_margin_is_met(monkeypatch):
     assert 0 in seen
     assert np.isfinite(clf.coef_).all() and clf.score(X, y) == 1.0
     assert _gradient(clf.network_, X, y) <= clf.tol
+
+
+def test_newton_falls_back_to_lbfgs_when_a_factorisation_fails(wide_problem, monkeypatch):
+    import scipy.linalg
+
+    import models.linear
+
+    X, y = wide_problem
+    monkeypatch.setattr(models.linear, "_NEWTON_MAX_SAMPLES", 0)
+    lbfgs = LinearClassifier(C=0.1).fit(X, y)
+    monkeypatch.setattr(models.linear, "_NEWTON_MAX_SAMPLES", 2048)
+
+    def fails(*args, **kwargs):
+        raise scipy.linalg.LinAlgError("not positive definite")
+
+    monkeypatch.setattr(models.linear.scipy.linalg, "cho_factor", fails)
+    clf = LinearClassifier(C=0.1).fit(X, y)
+    assert_array_equal(clf.coef_, lbfgs.coef_)
+    assert clf.n_iter_ == lbfgs.n_iter_
