@@ -2,11 +2,13 @@
 no other test looked at closely enough (named in each test)."""
 
 import os
+import re
 
 import cv2
 import numpy as np
 import pytest
 
+from pipelines import cli
 from pipelines._runtime import check_output_file
 from pipelines.batch import extract_folder
 from pipelines.datasets import DecodeError, image_shape
@@ -247,3 +249,89 @@ def test_every_script_runs_as_a_program():
             timeout=120,
         )
         assert done.returncode == 0 and done.stdout.startswith(f"usage: {name}.py"), name
+
+
+def test_the_service_reports_an_unknown_version_when_not_installed(monkeypatch):
+    # serve.responses.version: the server metadata's version, from a source checkout
+    from importlib import metadata
+
+    from pipelines.serve.responses import version
+
+    assert version() == metadata.version("visionfeatures")
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    assert version() == "unknown"
+
+
+def test_cell_labels_take_the_text_colour_of_higher_contrast():
+    # _charts.text_color against WCAG 2's contrast ratio, computed here from its definition
+    from pipelines._charts import text_color
+
+    def luminance(rgb):
+        c = np.asarray(rgb, dtype=float)
+        linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(linear @ [0.2126, 0.7152, 0.0722])
+
+    greys = [(g, g, g) for g in np.linspace(0, 1, 101)]
+    colours = greys + [tuple(c) for c in np.random.default_rng(0).random((300, 3))]
+    checked = 0
+    for colour in colours:
+        lum = luminance(colour)
+        on_black, on_white = (lum + 0.05) / 0.05, 1.05 / (lum + 0.05)
+        if abs(on_black - on_white) < 1e-6:
+            continue  # a tie: either colour reads as well
+        expected = "black" if on_black > on_white else "white"
+        assert text_color((*colour, 1.0)) == expected, (colour, on_black, on_white)
+        checked += 1
+    assert checked > 350
+
+
+def test_the_summary_compares_a_second_candidate_with_the_first(tmp_path, capsys):
+    # cli.search: the timing summary is printed from two candidates on
+    argv = ["search", "--pipeline", "pixels-softmax", "--dataset", "digits", "--cv", "2", "-q"]
+    argv += ["--grid", '{"clf__C": [0.0001, 0.001]}', "--no-cache", "--out", str(tmp_path)]
+    assert cli.main(argv) == 0
+    last = capsys.readouterr().out.splitlines()
+    summary = [line for line in last if line.startswith("first candidate ")]
+    assert len(summary) == 1, last
+    pattern = r"first candidate [\d.]+ s; later ones [\d.]+ s on average \(\d+% of the first, "
+    assert re.fullmatch(pattern + r"at most \d+%\)", summary[0]), summary[0]
+
+
+def test_lecture_says_when_it_cannot_create_its_folder(tmp_path, capsys):
+    # cli.lecture: --out under a regular file
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "figures"
+    assert cli.main(["lecture", "hog", "--out", str(out), "--fast"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"visionfeatures lecture: cannot create --out {str(out)!r}: Not a directory\n"
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_help_names_and_explains_every_positional_argument(command):
+    # --help: a positional has no option string, so its name and help line are all there is;
+    # and every name shown for a value (a metavar) is a word in the usage line
+    import argparse
+
+    parser = cli.COMMANDS[command].build_parser(f"visionfeatures {command}")
+    usage = parser.format_usage()
+    for action in parser._actions:
+        if action.help == argparse.SUPPRESS:
+            continue
+        if action.metavar is not None:
+            names = action.metavar if isinstance(action.metavar, tuple) else [action.metavar]
+            assert all(name.strip() and name in usage for name in names), (command, names)
+        if not action.option_strings:
+            assert action.help and action.help.strip(), (command, action.dest)
+
+
+def test_the_hog_picture_of_a_wide_image_is_wide(tmp_path, capsys):
+    # cli.show_hog: the figure takes the image's aspect (two panels side by side)
+    image = _png(tmp_path / "wide.png", (64, 192, 3))
+    out = tmp_path / "hog.png"
+    assert cli.main(["show-hog", str(image), "--out", str(out), "-q"]) == 0
+    rows, cols = cv2.imread(str(out)).shape[:2]
+    assert abs(rows / cols - 64 / 192 / 2) < 0.02, (rows, cols)

@@ -28,6 +28,7 @@ from pipelines.batch import read_paths
 from pipelines.datasets import decode_bytes, decode_image, load_image_folder
 from pipelines.model_files import load_model, save_model
 from pipelines.serve.app import create_app
+from pipelines.serve.inputs import FORMS
 from pipelines.serve.models import load_models
 from pipelines.serve.settings import Settings
 from scripts import extract_features as extract_script
@@ -388,6 +389,21 @@ def test_request_errors_are_one_line_json(client, method, url, kwargs, status, e
     assert "\n" not in body["detail"] and "Traceback" not in body["detail"]
 
 
+def test_error_details_say_what_went_wrong(client, files):
+    # the detail of an error whose short name other causes share tells them apart
+    empty = client.post(
+        "/v1/models/shapes/predict", content=b"", headers={"Content-Type": "image/png"}
+    )
+    assert empty.status_code == 422
+    assert empty.json() == {"error": "no image", "detail": f"the body is empty; send {FORMS}"}
+    no_hog = client.post("/v1/models/digits/hog", files=multipart(files["good"][:1]))
+    assert no_hog.status_code == 400
+    assert no_hog.json() == {
+        "error": "no HOG step",
+        "detail": "model 'digits' computes no HOG features",
+    }
+
+
 def test_limits_and_pixel_errors(strict, files):
     auth = {"Authorization": f"Bearer {KEY}"}
     with httpx.Client(base_url=strict.url, timeout=60, headers=auth) as c:
@@ -645,6 +661,24 @@ def test_metrics(client, files):
     assert metric(text, "visionfeatures_request_seconds_count", endpoint=route) >= 1
     assert metric(text, "visionfeatures_batch_images_count", model="shapes") >= 1
     assert 'visionfeatures_queue_images{model="shapes"}' in text
+
+
+def test_histogram_buckets_are_each_exposed_once_in_increasing_order(client, files):
+    # a histogram's buckets are cumulative series keyed by `le`: a repeated bound is a
+    # duplicate series, which a Prometheus scrape rejects
+    client.post("/v1/models/shapes/predict", files=multipart(files["good"][:1]))
+    lines = client.get("/metrics").text.splitlines()
+    for name, label in (
+        ("visionfeatures_request_seconds_bucket{", 'endpoint="/v1/models/{name}/predict"'),
+        ("visionfeatures_batch_images_bucket{", 'model="shapes"'),
+    ):
+        series = [x for x in lines if x.startswith(name) and label in x]
+        bounds = [re.search(r'le="([^"]+)"', x)[1] for x in series]
+        assert len(bounds) > 5 and bounds[-1] == "+Inf", (name, bounds)
+        values = [float(b) for b in bounds[:-1]]
+        assert all(a < b for a, b in zip(values, values[1:])), (name, bounds)
+        if "seconds" in name:  # from 1 ms to beyond 10 s
+            assert values[0] <= 0.001 and values[-1] >= 10, bounds
 
 
 def test_openapi_schema_and_docs(client):
