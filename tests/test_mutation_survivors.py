@@ -335,3 +335,117 @@ def test_the_hog_picture_of_a_wide_image_is_wide(tmp_path, capsys):
     assert cli.main(["show-hog", str(image), "--out", str(out), "-q"]) == 0
     rows, cols = cv2.imread(str(out)).shape[:2]
     assert abs(rows / cols - 64 / 192 / 2) < 0.02, (rows, cols)
+
+
+def test_a_size_tie_names_both_sizes(tmp_path):
+    # batch._common_shape: the two sizes of a tie, rows x cols each
+    _png(tmp_path / "in" / "a" / "0.png", (8, 12, 3))
+    _png(tmp_path / "in" / "b" / "0.png", (10, 14, 3))
+    with pytest.raises(ValueError) as raised:
+        extract_folder(tmp_path / "in", tmp_path / "out", n_jobs=1)
+    sizes = re.search(r"\((\S+) and (\S+): 1 images each, and maybe others\)", str(raised.value))
+    assert sizes and sorted(sizes.groups()) == ["10x14", "8x12"], str(raised.value)
+
+
+def test_a_folder_that_cannot_be_listed_says_why(tmp_path, monkeypatch):
+    # datasets.list_image_files: an OSError while listing (as root, permissions never refuse)
+    from pipelines import datasets
+
+    def refuse(folder):
+        raise PermissionError(13, "Permission denied", folder)
+
+    monkeypatch.setattr(datasets, "_scan", refuse)
+    message = f"Cannot list image folder {str(tmp_path)!r}: Permission denied."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        datasets.list_image_files(tmp_path)
+
+
+def test_a_flat_folder_has_no_labels_to_train_on(tmp_path):
+    # datasets.load_labelled: a folder without class folders
+    from pipelines.datasets import load_labelled
+
+    _png(tmp_path / "0.png", (8, 8, 3))
+    message = f"{str(tmp_path)!r} has no class folders, so its images have no labels."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_labelled(folder=tmp_path, n_jobs=1)
+
+
+def test_every_trusted_sklearn_type_is_saved_and_loaded_without_asking(tmp_path):
+    # model_files.TRUSTED_SKLEARN: a model holding any of them needs no trusted=
+    import importlib
+    import warnings
+
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from pipelines.model_files import TRUSTED_SKLEARN, load_model, save_model
+
+    def model(cls):
+        if cls in (Pipeline, FeatureUnion):
+            return cls([("scale", StandardScaler())])
+        if cls.__name__.endswith("Optimizer"):  # held by a fitted MLP as its solver
+            solver = "adam" if cls.__name__.startswith("Adam") else "sgd"
+            mlp = MLPClassifier((2,), solver=solver, max_iter=1, random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # not converged, on purpose
+                return mlp.fit(np.eye(2), [0, 1])
+        return cls()
+
+    for i, name in enumerate(TRUSTED_SKLEARN):
+        module, _, qualname = name.rpartition(".")
+        cls = getattr(importlib.import_module(module), qualname)
+        loaded = load_model(save_model(model(cls), tmp_path / f"{i}.skops"))["model"]
+        held = loaded._optimizer if cls.__name__.endswith("Optimizer") else loaded
+        assert type(held) is cls, name
+    assert len(TRUSTED_SKLEARN) == len(set(TRUSTED_SKLEARN))
+
+
+def test_byte_units_are_decimal_and_binary_as_written():
+    # serve.settings.parse_bytes: k, M, G are powers of 1000, KiB, MiB, GiB of 1024
+    from pipelines.serve.settings import parse_bytes
+
+    for power, letter in enumerate("kmg", 1):
+        assert parse_bytes(f"3{letter}") == parse_bytes(f"3{letter.upper()}B") == 3 * 1000**power
+        assert parse_bytes(f"3{letter}ib") == 3 * 1024**power
+
+
+def test_the_settings_defaults_are_the_documented_ones():
+    # serve.settings.Settings: its docstring gives each default (the command's --help too)
+    import dataclasses
+    import inspect
+    import math
+
+    from pipelines.serve.settings import Settings, parse_bytes
+
+    def value(text):
+        if text == "None":
+            return None
+        if "*" in text:
+            return math.prod(int(part) for part in text.split("*"))
+        if re.fullmatch(r"\d+", text):
+            return int(text)
+        if re.fullmatch(r"\d+\.\d*", text):
+            return float(text)
+        return parse_bytes(text.replace(" ", ""))
+
+    doc = inspect.cleandoc(Settings.__doc__)
+    documented = dict(re.findall(r"^(\w+) : [^\n]*default=(.+)$", doc, re.M))
+    assert set(documented) == {field.name for field in dataclasses.fields(Settings)}
+    defaults = Settings()
+    for name, text in documented.items():
+        assert getattr(defaults, name) == value(text), (name, text)
+
+
+def test_the_no_activation_figure_shows_the_rings_where_they_are():
+    # lecture.no_activation: the points drawn over each panel are the training data
+    from models import lecture as lec
+    from pipelines.lecture import draw
+
+    X, _ = lec.rings(noise=0.1)
+    figure = draw("no-activation", fast=True)
+    offsets = [np.asarray(c.get_offsets()) for ax in figure.axes for c in ax.collections]
+    points = [o for o in offsets if len(o) > 1]  # a contour's collections have one offset
+    assert len(points) == 3
+    for drawn in points:
+        np.testing.assert_array_equal(np.asarray(drawn), X)
