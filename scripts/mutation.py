@@ -62,6 +62,7 @@ TESTS = {
         "tests/test_batch.py",
         "tests/test_boundary_commands.py",
         "tests/test_boundary_folders.py",
+        "tests/test_dask.py",
     ],
     "pipelines/search.py": ["tests/test_search.py", "tests/test_cli.py"],
     "pipelines/model_files.py": [
@@ -69,7 +70,7 @@ TESTS = {
         "tests/test_mutation_survivors.py",
         "tests/test_boundary_models.py",
     ],
-    "pipelines/lecture.py": ["tests/test_lecture.py"],
+    "pipelines/lecture.py": ["tests/test_mutation_survivors.py", "tests/test_lecture.py"],
     "pipelines/serve/settings.py": [
         "tests/test_serve_units.py",
         "tests/test_mutation_survivors.py",
