@@ -449,3 +449,17 @@ def test_the_no_activation_figure_shows_the_rings_where_they_are():
     assert len(points) == 3
     for drawn in points:
         np.testing.assert_array_equal(np.asarray(drawn), X)
+
+
+def test_a_model_file_the_loader_cannot_read_is_named_with_the_error(tmp_path, monkeypatch):
+    # serve.models.load_served: an error of the loader that does not name the file
+    from pipelines.serve import models
+
+    def damaged(path, **options):
+        raise KeyError("schema.json")
+
+    monkeypatch.setattr(models, "load_model", damaged)
+    path = tmp_path / "m.skops"
+    message = f"Cannot load model file {str(path)!r}: KeyError: 'schema.json'"
+    with pytest.raises(models.ModelFileError, match=f"^{re.escape(message)}$"):
+        models.load_served("m", path)

@@ -448,6 +448,19 @@ def test_limits_and_pixel_errors(strict, files):
         assert "48x40 pixels are over the limit of 1600" in answer.json()["detail"]
 
 
+def test_too_many_images_says_how_many(strict, files):
+    # a multipart body is refused as soon as a part is one too many: "more than"
+    four = files["good"][:4]
+    encoded = [base64.b64encode(p.read_bytes()).decode() for p in four]
+    limit = "the limit is 3 per request (--max-images)"
+    auth = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=strict.url, timeout=60, headers=auth) as c:
+        parts = c.post("/v1/models/shapes/predict", files=multipart(four)).json()
+        assert parts["detail"] == f"the request holds more than 3 images; {limit}"
+        listed = c.post("/v1/models/shapes/predict", json={"images": encoded}).json()
+        assert listed["detail"] == f"the request holds 4 images; {limit}"
+
+
 def test_api_key(strict, files):
     url = strict.url
     image = {"content": files["good"][0].read_bytes(), "headers": {"Content-Type": "image/jpeg"}}
