@@ -463,3 +463,74 @@ def test_a_model_file_the_loader_cannot_read_is_named_with_the_error(tmp_path, m
     message = f"Cannot load model file {str(path)!r}: KeyError: 'schema.json'"
     with pytest.raises(models.ModelFileError, match=f"^{re.escape(message)}$"):
         models.load_served("m", path)
+
+
+def test_a_config_error_points_at_its_line_and_column(tmp_path):
+    # cli.extract.read_config: where YAML stopped, counted from 1 as editors do
+    from pipelines.cli.extract import read_config
+
+    path = tmp_path / "features.yaml"
+    path.write_text("hog:\n  orientations: [9, 12\ncolor: {bins: 8}\n")
+    message = (
+        f"Config file {str(path)!r} is not valid YAML or JSON at line 3, column 6: "
+        "expected ',' or ']', but got ':'."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        read_config(str(path))
+
+
+@pytest.mark.parametrize("command", ["train", "search", "compare"])
+def test_the_help_lists_each_named_pipeline_on_its_line(command):
+    # cli._common.parser_for(pipelines=True): one line per pipeline, name then description
+    from pipelines import available, describe
+
+    text = cli.COMMANDS[command].build_parser(command).format_help()
+    lines = text.splitlines()
+    for name in available():
+        assert f"  {name:18s} {describe(name)}" in lines, name
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--dataset", "digits", "--out", "m.skops"],
+        ["search", "--grid", "{}", "--out", "o"],
+    ],
+)
+def test_commands_that_fit_need_a_pipeline(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    assert "the following arguments are required: --pipeline" in capsys.readouterr().err
+
+
+# Options without a help text today (their choices or names say what they take); a new
+# option without one fails the test below.
+_NO_HELP_YET = {
+    ("extract", "--backend"),
+    ("features", "--backend"),
+    ("search", "--backend"),
+    ("show-hog", "--orientations"),
+    ("show-hog", "--pixels-per-cell"),
+    ("show-hog", "--transform-sqrt"),
+}
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_help_explains_every_option(command):
+    parser = cli.COMMANDS[command].build_parser(f"visionfeatures {command}")
+    unexplained = {
+        (command, action.option_strings[-1])
+        for action in parser._actions
+        if action.option_strings and not (action.help or "").strip()
+    }
+    assert unexplained == {key for key in _NO_HELP_YET if key[0] == command}
+
+
+def test_a_grey_image_is_shown_grey(tmp_path):
+    # cli.show_hog: the grey image with a grey colour map (matplotlib's default is viridis)
+    image = _png(tmp_path / "photo.png", (64, 64, 3))
+    out = tmp_path / "hog.png"
+    assert cli.main(["show-hog", str(image), "--grey", "--out", str(out), "-q"]) == 0
+    picture = cv2.imread(str(out)).astype(int)  # image, glyphs, titles: all grey
+    assert np.abs(np.diff(picture, axis=2)).max() <= 2

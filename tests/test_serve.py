@@ -694,6 +694,42 @@ def test_histogram_buckets_are_each_exposed_once_in_increasing_order(client, fil
             assert values[0] <= 0.001 and values[-1] >= 10, bounds
 
 
+def test_every_metric_has_a_help_line(client):
+    # `# HELP name text`: what a dashboard shows next to each metric
+    client.get("/health/live")
+    helps = re.findall(r"^# HELP (\S+) ?(.*)$", client.get("/metrics").text, re.M)
+    ours = {name: text for name, text in helps if name.startswith("visionfeatures_")}
+    assert len(ours) >= 5 and all(text.strip() for text in ours.values()), ours
+
+
+def test_the_api_document_types_every_schema_and_requires_what_it_needs(client):
+    # what a client generator reads: each schema's type, the bodies and path parameters
+    # that are required (OpenAPI 3: a path parameter must say required: true)
+    document = client.get("/openapi.json").json()
+    untyped = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            keywords = {"format", "minimum", "maximum", "items", "enum"}
+            typed = {"type", "$ref", "anyOf", "oneOf", "allOf"}
+            if keywords & node.keys() and not typed & node.keys():
+                untyped.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(document, "")
+    assert untyped == []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                assert parameter["in"] != "path" or parameter["required"] is True, path
+            if method == "post":  # every POST of the service reads images from its body
+                assert operation["requestBody"]["required"] is True, path
+
+
 def test_openapi_schema_and_docs(client):
     schema = client.get("/openapi.json").json()
     predict = schema["paths"]["/v1/models/{name}/predict"]["post"]
