@@ -125,7 +125,11 @@ TESTS = {
         "tests/test_serve_lifecycle.py",
     ],
     "pipelines/cli/show_hog.py": ["tests/test_mutation_survivors.py", "tests/test_options.py"],
-    "pipelines/cli/lecture.py": ["tests/test_mutation_survivors.py", "tests/test_options.py"],
+    "pipelines/cli/lecture.py": [
+        "tests/test_mutation_survivors.py",
+        "tests/test_options.py",
+        "tests/test_lecture.py",
+    ],
     "scripts/compare.py": ["tests/test_mutation_survivors.py", "tests/test_pipelines.py"],
     "scripts/extract_features.py": ["tests/test_mutation_survivors.py", "tests/test_batch.py"],
     "scripts/train.py": ["tests/test_mutation_survivors.py", "tests/test_model_files.py"],
