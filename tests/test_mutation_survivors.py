@@ -534,3 +534,54 @@ def test_a_grey_image_is_shown_grey(tmp_path):
     assert cli.main(["show-hog", str(image), "--grey", "--out", str(out), "-q"]) == 0
     picture = cv2.imread(str(out)).astype(int)  # image, glyphs, titles: all grey
     assert np.abs(np.diff(picture, axis=2)).max() <= 2
+
+
+def test_the_accuracy_axis_of_a_single_result_is_tight():
+    # _charts.accuracy_limits: one accuracy is a result to zoom on, not "no data" (0 to 1)
+    from pipelines._charts import accuracy_limits
+
+    low, high = accuracy_limits([0.9])
+    assert (round(low, 3), round(high, 3)) == (0.88, 0.92)
+    assert accuracy_limits([]) == (0.0, 1.0) and accuracy_limits([np.nan]) == (0.0, 1.0)
+
+
+def test_a_param_of_none_or_null_in_any_case_is_none():
+    # cli.extract.parse_value: YAML's and Python's spellings of "no value"
+    from pipelines.cli.extract import parse_value
+
+    assert [parse_value(text) for text in ("none", "None", "NULL", "null")] == [None] * 4
+
+
+def test_the_top_level_usage_names_the_command():
+    assert cli.build_parser().format_usage().startswith("usage: visionfeatures ")
+
+
+def test_a_grey_tensor_over_the_pixel_limit_is_refused_before_its_data_is_read():
+    # serve.oip: the limit applies to [n, rows, cols] tensors as to [n, rows, cols, 3]
+    from pipelines.serve import oip
+
+    for shape in ([1, 50, 50], [1, 50, 50, 3]):
+        with pytest.raises(oip.ApiError) as raised:
+            oip._uint8_images({}, shape, None, None, max_pixels=1600)
+        assert raised.value.status == 400
+        assert raised.value.detail == (
+            "images of 50x50 pixels are over the limit of 1600 pixels (--max-pixels)"
+        )
+
+
+def test_every_request_body_of_the_api_document_has_a_typed_schema():
+    # serve.app: the document a client generator reads (no server needed to build it)
+    from pipelines.serve.app import create_app
+
+    document = create_app({}).openapi()
+    kinds = {"object", "array", "string", "integer", "number", "boolean"}
+    bodies = 0
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            for media, body in content.items():
+                assert body["schema"]["type"] in kinds, (path, media)
+                for name, field in body["schema"].get("properties", {}).items():
+                    assert field["type"] in kinds and field["items"]["type"] in kinds, name
+                bodies += 1
+    assert bodies >= 7
