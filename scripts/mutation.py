@@ -88,9 +88,9 @@ TESTS = {
     ],
     "pipelines/serve/inputs.py": ["tests/test_serve.py"],
     "pipelines/serve/responses.py": ["tests/test_mutation_survivors.py", "tests/test_serve.py"],
-    "pipelines/serve/oip.py": ["tests/test_serve.py"],
+    "pipelines/serve/oip.py": ["tests/test_mutation_survivors.py", "tests/test_serve.py"],
     "pipelines/serve/metrics.py": ["tests/test_serve.py"],
-    "pipelines/serve/app.py": ["tests/test_serve.py"],
+    "pipelines/serve/app.py": ["tests/test_mutation_survivors.py", "tests/test_serve.py"],
     "pipelines/cli/__init__.py": ["tests/test_mutation_survivors.py", "tests/test_cli.py"],
     "pipelines/cli/_common.py": [
         "tests/test_mutation_survivors.py",
