@@ -585,3 +585,15 @@ def test_every_request_body_of_the_api_document_has_a_typed_schema():
                     assert field["type"] in kinds and field["items"]["type"] in kinds, name
                 bodies += 1
     assert bodies >= 7
+
+
+def test_a_users_tmp_file_is_not_taken_for_the_jobs_own(tmp_path):
+    # batch._is_own: only hidden .tmp files are the job's; a user's notes.tmp stops the run
+    _png(tmp_path / "in" / "a" / "0.png", (8, 8, 3))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.tmp").write_text("mine")
+    with pytest.raises(
+        ValueError, match=r"is not empty and holds no extraction run \(notes\.tmp\)"
+    ):
+        extract_folder(tmp_path / "in", tmp_path / "out", n_jobs=1)
+    assert (tmp_path / "out" / "notes.tmp").read_text() == "mine"
