@@ -5,10 +5,12 @@ turned (``<`` to ``<=``, ``==`` to ``!=``), ``and`` for ``or``, a ``not`` droppe
 moved by one, ``True`` for ``False``, ``+`` for ``-``, a string emptied. For every module of
 the table below, mutants are sampled at random (``--per-module``, fixed ``--seed``) among all
 the places such a change can be made; each is written into a copy of the repository (the
-working tree is never touched) and the module's test files are run on it with ``-x``. A
-mutant is *caught* (killed) when a test fails or the run times out, and *survives* when the
-tests pass. The table (module, mutants, caught, survived) and each survivor (file, line, the
-line before and after) are printed at the end.
+working tree is never touched) and the module's test files are run on it with ``-x``, after
+the module's own docstring examples (the suite runs them too: ``--doctest-modules``). A
+mutant is *caught* (killed) when a test fails, the run times out, or the mutated module can
+no longer be imported (pytest stops at collection, while the same files collect cleanly
+without the mutant); it *survives* when the tests pass. The table (module, mutants, caught,
+survived) and each survivor (file, line, the line before and after) are printed at the end.
 
 mutmut 3 copies the whole package into ``mutants/`` and rewrites every function into a
 trampoline; the suite's subprocess tests (held extractions, the service, ``--help`` in a fresh
@@ -42,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = {
     "pipelines/registry.py": ["tests/test_mutation_survivors.py", "tests/test_pipelines.py"],
     "pipelines/compare.py": ["tests/test_pipelines.py", "tests/test_cli.py"],
-    "pipelines/_charts.py": ["tests/test_cli.py"],
+    "pipelines/_charts.py": ["tests/test_mutation_survivors.py", "tests/test_cli.py"],
     "pipelines/batch.py": [
         "tests/test_batch.py",
         "tests/test_mutation_survivors.py",
@@ -60,6 +62,7 @@ TESTS = {
         "tests/test_batch.py",
         "tests/test_boundary_commands.py",
         "tests/test_boundary_folders.py",
+        "tests/test_dask.py",
     ],
     "pipelines/search.py": ["tests/test_search.py", "tests/test_cli.py"],
     "pipelines/model_files.py": [
@@ -67,7 +70,7 @@ TESTS = {
         "tests/test_mutation_survivors.py",
         "tests/test_boundary_models.py",
     ],
-    "pipelines/lecture.py": ["tests/test_lecture.py"],
+    "pipelines/lecture.py": ["tests/test_mutation_survivors.py", "tests/test_lecture.py"],
     "pipelines/serve/settings.py": [
         "tests/test_serve_units.py",
         "tests/test_mutation_survivors.py",
@@ -84,13 +87,21 @@ TESTS = {
         "tests/test_serve.py",
     ],
     "pipelines/serve/inputs.py": ["tests/test_serve.py"],
-    "pipelines/serve/responses.py": ["tests/test_serve.py"],
-    "pipelines/serve/oip.py": ["tests/test_serve.py"],
+    "pipelines/serve/responses.py": ["tests/test_mutation_survivors.py", "tests/test_serve.py"],
+    "pipelines/serve/oip.py": ["tests/test_mutation_survivors.py", "tests/test_serve.py"],
     "pipelines/serve/metrics.py": ["tests/test_serve.py"],
-    "pipelines/serve/app.py": ["tests/test_serve.py"],
-    "pipelines/cli/__init__.py": ["tests/test_cli.py"],
-    "pipelines/cli/_common.py": ["tests/test_cli.py", "tests/test_options.py"],
-    "pipelines/cli/compare.py": ["tests/test_options.py", "tests/test_pipelines.py"],
+    "pipelines/serve/app.py": ["tests/test_mutation_survivors.py", "tests/test_serve.py"],
+    "pipelines/cli/__init__.py": ["tests/test_mutation_survivors.py", "tests/test_cli.py"],
+    "pipelines/cli/_common.py": [
+        "tests/test_mutation_survivors.py",
+        "tests/test_cli.py",
+        "tests/test_options.py",
+    ],
+    "pipelines/cli/compare.py": [
+        "tests/test_mutation_survivors.py",
+        "tests/test_options.py",
+        "tests/test_pipelines.py",
+    ],
     "pipelines/cli/extract.py": [
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
@@ -98,11 +109,27 @@ TESTS = {
     ],
     "pipelines/cli/features.py": ["tests/test_mutation_survivors.py", "tests/test_options.py"],
     "pipelines/cli/train.py": ["tests/test_mutation_survivors.py", "tests/test_options.py"],
-    "pipelines/cli/predict.py": ["tests/test_options.py", "tests/test_model_files.py"],
-    "pipelines/cli/search.py": ["tests/test_options.py", "tests/test_search.py"],
-    "pipelines/cli/serve.py": ["tests/test_options.py", "tests/test_serve_lifecycle.py"],
-    "pipelines/cli/show_hog.py": ["tests/test_options.py"],
-    "pipelines/cli/lecture.py": ["tests/test_options.py"],
+    "pipelines/cli/predict.py": [
+        "tests/test_mutation_survivors.py",
+        "tests/test_options.py",
+        "tests/test_model_files.py",
+    ],
+    "pipelines/cli/search.py": [
+        "tests/test_mutation_survivors.py",
+        "tests/test_options.py",
+        "tests/test_search.py",
+    ],
+    "pipelines/cli/serve.py": [
+        "tests/test_mutation_survivors.py",
+        "tests/test_options.py",
+        "tests/test_serve_lifecycle.py",
+    ],
+    "pipelines/cli/show_hog.py": ["tests/test_mutation_survivors.py", "tests/test_options.py"],
+    "pipelines/cli/lecture.py": [
+        "tests/test_mutation_survivors.py",
+        "tests/test_options.py",
+        "tests/test_lecture.py",
+    ],
     "scripts/compare.py": ["tests/test_mutation_survivors.py", "tests/test_pipelines.py"],
     "scripts/extract_features.py": ["tests/test_mutation_survivors.py", "tests/test_batch.py"],
     "scripts/train.py": ["tests/test_mutation_survivors.py", "tests/test_model_files.py"],
@@ -198,12 +225,37 @@ def _copy_repository(target):
     shutil.copytree(ROOT, target, ignore=ignore, symlinks=True)
 
 
-def run_tests(copy, tests, timeout):
-    """'caught', 'survived', 'timeout' or 'error N' for the tests run on the copy."""
+def _pytest(module, tests, *options):
+    """The pytest command line for ``module``: its doctests, then its test files."""
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *options]
+    # the suite's addopts include --doctest-modules (setup.cfg): a module's examples are tests
+    command += ["-o", "addopts=", "--doctest-modules", "-W", "ignore::DeprecationWarning"]
+    return [*command, module, *tests]
+
+
+def _environment(copy):
     env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("HYPOTHESIS_PROFILE", None)
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
-    command += ["-o", "addopts=", "-W", "ignore::DeprecationWarning", *tests]
+    return env
+
+
+def collects(copy, module, tests):
+    """Whether pytest collects ``module``'s doctests and ``tests`` in the copy without error."""
+    done = subprocess.run(
+        _pytest(module, tests, "--collect-only"),
+        cwd=copy,
+        env=_environment(copy),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=600,
+    )
+    return done.returncode == 0
+
+
+def run_tests(copy, module, tests, timeout):
+    """'caught', 'survived', 'timeout' or 'error N' for the tests run on the copy."""
+    env = _environment(copy)
+    command = _pytest(module, tests)
     process = subprocess.Popen(
         command,
         cwd=copy,
@@ -223,7 +275,9 @@ def run_tests(copy, tests, timeout):
             os.killpg(process.pid, signal.SIGKILL)  # leftover workers of the session
         except ProcessLookupError:
             pass
-    # pytest's codes: 0 passed, 1 a test failed; others (usage, collection) are no verdict
+    # pytest's codes: 0 passed, 1 a test failed; 2 (interrupted: a collection error), 3
+    # (internal error: e.g. SystemExit while importing a test module) and 4 (usage) are judged
+    # by the caller, which knows whether the unmutated copy collects
     return {0: "survived", 1: "caught"}.get(code, f"error {code}")
 
 
@@ -280,9 +334,18 @@ def main(argv=None):
             path.write_text(apply(original, mutation))
             start = time.perf_counter()
             try:
-                verdict = run_tests(copy, TESTS[module], args.timeout)
+                verdict = run_tests(copy, module, TESTS[module], args.timeout)
             finally:
                 path.write_text(original)
+            # A run that stops at collection with the mutant, while the unmutated files
+            # collect, stopped because of the mutant: importing the mutated module fails (a
+            # script whose `if __name__ == "__main__"` is turned runs main() on import), and
+            # a user importing it would see the same failure. That is a detection; a
+            # collection error without the mutant is not, and stays "no verdict".
+            if verdict in ("error 2", "error 3", "error 4") and collects(
+                copy, module, TESTS[module]
+            ):
+                verdict = "import"
             seconds = time.perf_counter() - start
             before = original.splitlines()[mutation[0] - 1].strip()
             after = apply(original, mutation).splitlines()[mutation[0] - 1].strip()
@@ -315,6 +378,9 @@ def report(results):
     timeouts = sum(v == "timeout" for _, _, v, *_ in results)
     if timeouts:
         print(f"\n({timeouts} caught by the timeout)")
+    imports = sum(v == "import" for _, _, v, *_ in results)
+    if imports:
+        print(f"\n({imports} caught at collection: the mutated module fails to import)")
     for module, mutation, verdict, *_ in errors:
         print(f"\nno verdict ({verdict}: the tests could not run): {module}:{mutation[0]}")
     survivors = [r for r in results if r[2] == "survived"]

@@ -62,3 +62,17 @@ def test_grid_search_on_dask_equals_loky(cluster):
     np.testing.assert_array_equal(
         remote.best_pipeline.predict(data.images), local.best_pipeline.predict(data.images)
     )
+
+
+def test_the_scheduler_given_is_the_one_used(cluster):
+    # _runtime.parallel_backend: with an address, joblib's work goes to that scheduler (a
+    # local cluster of its own would give the same results, so only the address tells)
+    import joblib
+
+    from pipelines._runtime import parallel_backend
+
+    with parallel_backend("dask", scheduler=cluster.scheduler_address) as n_jobs:
+        client = distributed.get_client()
+        assert client.scheduler_info()["address"] == cluster.scheduler_address
+        squares = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(pow)(i, 2) for i in range(4))
+    assert squares == [0, 1, 4, 9]

@@ -2,11 +2,13 @@
 no other test looked at closely enough (named in each test)."""
 
 import os
+import re
 
 import cv2
 import numpy as np
 import pytest
 
+from pipelines import cli
 from pipelines._runtime import check_output_file
 from pipelines.batch import extract_folder
 from pipelines.datasets import DecodeError, image_shape
@@ -247,3 +249,351 @@ def test_every_script_runs_as_a_program():
             timeout=120,
         )
         assert done.returncode == 0 and done.stdout.startswith(f"usage: {name}.py"), name
+
+
+def test_the_service_reports_an_unknown_version_when_not_installed(monkeypatch):
+    # serve.responses.version: the server metadata's version, from a source checkout
+    from importlib import metadata
+
+    from pipelines.serve.responses import version
+
+    assert version() == metadata.version("visionfeatures")
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    assert version() == "unknown"
+
+
+def test_cell_labels_take_the_text_colour_of_higher_contrast():
+    # _charts.text_color against WCAG 2's contrast ratio, computed here from its definition
+    from pipelines._charts import text_color
+
+    def luminance(rgb):
+        c = np.asarray(rgb, dtype=float)
+        linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(linear @ [0.2126, 0.7152, 0.0722])
+
+    greys = [(g, g, g) for g in np.linspace(0, 1, 101)]
+    colours = greys + [tuple(c) for c in np.random.default_rng(0).random((300, 3))]
+    checked = 0
+    for colour in colours:
+        lum = luminance(colour)
+        on_black, on_white = (lum + 0.05) / 0.05, 1.05 / (lum + 0.05)
+        if abs(on_black - on_white) < 1e-6:
+            continue  # a tie: either colour reads as well
+        expected = "black" if on_black > on_white else "white"
+        assert text_color((*colour, 1.0)) == expected, (colour, on_black, on_white)
+        checked += 1
+    assert checked > 350
+
+
+def test_the_summary_compares_a_second_candidate_with_the_first(tmp_path, capsys):
+    # cli.search: the timing summary is printed from two candidates on
+    argv = ["search", "--pipeline", "pixels-softmax", "--dataset", "digits", "--cv", "2", "-q"]
+    argv += ["--grid", '{"clf__C": [0.0001, 0.001]}', "--no-cache", "--out", str(tmp_path)]
+    assert cli.main(argv) == 0
+    last = capsys.readouterr().out.splitlines()
+    summary = [line for line in last if line.startswith("first candidate ")]
+    assert len(summary) == 1, last
+    pattern = r"first candidate [\d.]+ s; later ones [\d.]+ s on average \(\d+% of the first, "
+    assert re.fullmatch(pattern + r"at most \d+%\)", summary[0]), summary[0]
+
+
+def test_lecture_says_when_it_cannot_create_its_folder(tmp_path, capsys):
+    # cli.lecture: --out under a regular file
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "figures"
+    assert cli.main(["lecture", "hog", "--out", str(out), "--fast"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"visionfeatures lecture: cannot create --out {str(out)!r}: Not a directory\n"
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_help_names_and_explains_every_positional_argument(command):
+    # --help: a positional has no option string, so its name and help line are all there is;
+    # and every name shown for a value (a metavar) is a word in the usage line
+    import argparse
+
+    parser = cli.COMMANDS[command].build_parser(f"visionfeatures {command}")
+    usage = parser.format_usage()
+    for action in parser._actions:
+        if action.help == argparse.SUPPRESS:
+            continue
+        if action.metavar is not None:
+            names = action.metavar if isinstance(action.metavar, tuple) else [action.metavar]
+            assert all(name.strip() and name in usage for name in names), (command, names)
+        if not action.option_strings:
+            assert action.help and action.help.strip(), (command, action.dest)
+
+
+def test_the_hog_picture_of_a_wide_image_is_wide(tmp_path, capsys):
+    # cli.show_hog: the figure takes the image's aspect (two panels side by side)
+    image = _png(tmp_path / "wide.png", (64, 192, 3))
+    out = tmp_path / "hog.png"
+    assert cli.main(["show-hog", str(image), "--out", str(out), "-q"]) == 0
+    rows, cols = cv2.imread(str(out)).shape[:2]
+    assert abs(rows / cols - 64 / 192 / 2) < 0.02, (rows, cols)
+
+
+def test_a_size_tie_names_both_sizes(tmp_path):
+    # batch._common_shape: the two sizes of a tie, rows x cols each
+    _png(tmp_path / "in" / "a" / "0.png", (8, 12, 3))
+    _png(tmp_path / "in" / "b" / "0.png", (10, 14, 3))
+    with pytest.raises(ValueError) as raised:
+        extract_folder(tmp_path / "in", tmp_path / "out", n_jobs=1)
+    sizes = re.search(r"\((\S+) and (\S+): 1 images each, and maybe others\)", str(raised.value))
+    assert sizes and sorted(sizes.groups()) == ["10x14", "8x12"], str(raised.value)
+
+
+def test_a_folder_that_cannot_be_listed_says_why(tmp_path, monkeypatch):
+    # datasets.list_image_files: an OSError while listing (as root, permissions never refuse)
+    from pipelines import datasets
+
+    def refuse(folder):
+        raise PermissionError(13, "Permission denied", folder)
+
+    monkeypatch.setattr(datasets, "_scan", refuse)
+    message = f"Cannot list image folder {str(tmp_path)!r}: Permission denied."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        datasets.list_image_files(tmp_path)
+
+
+def test_a_flat_folder_has_no_labels_to_train_on(tmp_path):
+    # datasets.load_labelled: a folder without class folders
+    from pipelines.datasets import load_labelled
+
+    _png(tmp_path / "0.png", (8, 8, 3))
+    message = f"{str(tmp_path)!r} has no class folders, so its images have no labels."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_labelled(folder=tmp_path, n_jobs=1)
+
+
+def test_every_trusted_sklearn_type_is_saved_and_loaded_without_asking(tmp_path):
+    # model_files.TRUSTED_SKLEARN: a model holding any of them needs no trusted=
+    import importlib
+    import warnings
+
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from pipelines.model_files import TRUSTED_SKLEARN, load_model, save_model
+
+    def model(cls):
+        if cls in (Pipeline, FeatureUnion):
+            return cls([("scale", StandardScaler())])
+        if cls.__name__.endswith("Optimizer"):  # held by a fitted MLP as its solver
+            solver = "adam" if cls.__name__.startswith("Adam") else "sgd"
+            mlp = MLPClassifier((2,), solver=solver, max_iter=1, random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # not converged, on purpose
+                return mlp.fit(np.eye(2), [0, 1])
+        return cls()
+
+    for i, name in enumerate(TRUSTED_SKLEARN):
+        module, _, qualname = name.rpartition(".")
+        cls = getattr(importlib.import_module(module), qualname)
+        loaded = load_model(save_model(model(cls), tmp_path / f"{i}.skops"))["model"]
+        held = loaded._optimizer if cls.__name__.endswith("Optimizer") else loaded
+        assert type(held) is cls, name
+    assert len(TRUSTED_SKLEARN) == len(set(TRUSTED_SKLEARN))
+
+
+def test_byte_units_are_decimal_and_binary_as_written():
+    # serve.settings.parse_bytes: k, M, G are powers of 1000, KiB, MiB, GiB of 1024
+    from pipelines.serve.settings import parse_bytes
+
+    for power, letter in enumerate("kmg", 1):
+        assert parse_bytes(f"3{letter}") == parse_bytes(f"3{letter.upper()}B") == 3 * 1000**power
+        assert parse_bytes(f"3{letter}ib") == 3 * 1024**power
+
+
+def test_the_settings_defaults_are_the_documented_ones():
+    # serve.settings.Settings: its docstring gives each default (the command's --help too)
+    import dataclasses
+    import inspect
+    import math
+
+    from pipelines.serve.settings import Settings, parse_bytes
+
+    def value(text):
+        if text == "None":
+            return None
+        if "*" in text:
+            return math.prod(int(part) for part in text.split("*"))
+        if re.fullmatch(r"\d+", text):
+            return int(text)
+        if re.fullmatch(r"\d+\.\d*", text):
+            return float(text)
+        return parse_bytes(text.replace(" ", ""))
+
+    doc = inspect.cleandoc(Settings.__doc__)
+    documented = dict(re.findall(r"^(\w+) : [^\n]*default=(.+)$", doc, re.M))
+    assert set(documented) == {field.name for field in dataclasses.fields(Settings)}
+    defaults = Settings()
+    for name, text in documented.items():
+        assert getattr(defaults, name) == value(text), (name, text)
+
+
+def test_the_no_activation_figure_shows_the_rings_where_they_are():
+    # lecture.no_activation: the points drawn over each panel are the training data
+    from models import lecture as lec
+    from pipelines.lecture import draw
+
+    X, _ = lec.rings(noise=0.1)
+    figure = draw("no-activation", fast=True)
+    offsets = [np.asarray(c.get_offsets()) for ax in figure.axes for c in ax.collections]
+    points = [o for o in offsets if len(o) > 1]  # a contour's collections have one offset
+    assert len(points) == 3
+    for drawn in points:
+        np.testing.assert_array_equal(np.asarray(drawn), X)
+
+
+def test_a_model_file_the_loader_cannot_read_is_named_with_the_error(tmp_path, monkeypatch):
+    # serve.models.load_served: an error of the loader that does not name the file
+    from pipelines.serve import models
+
+    def damaged(path, **options):
+        raise KeyError("schema.json")
+
+    monkeypatch.setattr(models, "load_model", damaged)
+    path = tmp_path / "m.skops"
+    message = f"Cannot load model file {str(path)!r}: KeyError: 'schema.json'"
+    with pytest.raises(models.ModelFileError, match=f"^{re.escape(message)}$"):
+        models.load_served("m", path)
+
+
+def test_a_config_error_points_at_its_line_and_column(tmp_path):
+    # cli.extract.read_config: where YAML stopped, counted from 1 as editors do
+    from pipelines.cli.extract import read_config
+
+    path = tmp_path / "features.yaml"
+    path.write_text("hog:\n  orientations: [9, 12\ncolor: {bins: 8}\n")
+    message = (
+        f"Config file {str(path)!r} is not valid YAML or JSON at line 3, column 6: "
+        "expected ',' or ']', but got ':'."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        read_config(str(path))
+
+
+@pytest.mark.parametrize("command", ["train", "search", "compare"])
+def test_the_help_lists_each_named_pipeline_on_its_line(command):
+    # cli._common.parser_for(pipelines=True): one line per pipeline, name then description
+    from pipelines import available, describe
+
+    text = cli.COMMANDS[command].build_parser(command).format_help()
+    lines = text.splitlines()
+    for name in available():
+        assert f"  {name:18s} {describe(name)}" in lines, name
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--dataset", "digits", "--out", "m.skops"],
+        ["search", "--grid", "{}", "--out", "o"],
+    ],
+)
+def test_commands_that_fit_need_a_pipeline(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    assert "the following arguments are required: --pipeline" in capsys.readouterr().err
+
+
+# Options without a help text today (their choices or names say what they take); a new
+# option without one fails the test below.
+_NO_HELP_YET = {
+    ("extract", "--backend"),
+    ("features", "--backend"),
+    ("search", "--backend"),
+    ("show-hog", "--orientations"),
+    ("show-hog", "--pixels-per-cell"),
+    ("show-hog", "--transform-sqrt"),
+}
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_help_explains_every_option(command):
+    parser = cli.COMMANDS[command].build_parser(f"visionfeatures {command}")
+    unexplained = {
+        (command, action.option_strings[-1])
+        for action in parser._actions
+        if action.option_strings and not (action.help or "").strip()
+    }
+    assert unexplained == {key for key in _NO_HELP_YET if key[0] == command}
+
+
+def test_a_grey_image_is_shown_grey(tmp_path):
+    # cli.show_hog: the grey image with a grey colour map (matplotlib's default is viridis)
+    image = _png(tmp_path / "photo.png", (64, 64, 3))
+    out = tmp_path / "hog.png"
+    assert cli.main(["show-hog", str(image), "--grey", "--out", str(out), "-q"]) == 0
+    picture = cv2.imread(str(out)).astype(int)  # image, glyphs, titles: all grey
+    assert np.abs(np.diff(picture, axis=2)).max() <= 2
+
+
+def test_the_accuracy_axis_of_a_single_result_is_tight():
+    # _charts.accuracy_limits: one accuracy is a result to zoom on, not "no data" (0 to 1)
+    from pipelines._charts import accuracy_limits
+
+    low, high = accuracy_limits([0.9])
+    assert (round(low, 3), round(high, 3)) == (0.88, 0.92)
+    assert accuracy_limits([]) == (0.0, 1.0) and accuracy_limits([np.nan]) == (0.0, 1.0)
+
+
+def test_a_param_of_none_or_null_in_any_case_is_none():
+    # cli.extract.parse_value: YAML's and Python's spellings of "no value"
+    from pipelines.cli.extract import parse_value
+
+    assert [parse_value(text) for text in ("none", "None", "NULL", "null")] == [None] * 4
+
+
+def test_the_top_level_usage_names_the_command():
+    assert cli.build_parser().format_usage().startswith("usage: visionfeatures ")
+
+
+def test_a_grey_tensor_over_the_pixel_limit_is_refused_before_its_data_is_read():
+    # serve.oip: the limit applies to [n, rows, cols] tensors as to [n, rows, cols, 3]
+    from pipelines.serve import oip
+
+    for shape in ([1, 50, 50], [1, 50, 50, 3]):
+        with pytest.raises(oip.ApiError) as raised:
+            oip._uint8_images({}, shape, None, None, max_pixels=1600)
+        assert raised.value.status == 400
+        assert raised.value.detail == (
+            "images of 50x50 pixels are over the limit of 1600 pixels (--max-pixels)"
+        )
+
+
+def test_every_request_body_of_the_api_document_has_a_typed_schema():
+    # serve.app: the document a client generator reads (no server needed to build it)
+    from pipelines.serve.app import create_app
+
+    document = create_app({}).openapi()
+    kinds = {"object", "array", "string", "integer", "number", "boolean"}
+    bodies = 0
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            for media, body in content.items():
+                assert body["schema"]["type"] in kinds, (path, media)
+                for name, field in body["schema"].get("properties", {}).items():
+                    assert field["type"] in kinds and field["items"]["type"] in kinds, name
+                bodies += 1
+    assert bodies >= 7
+
+
+def test_a_users_tmp_file_is_not_taken_for_the_jobs_own(tmp_path):
+    # batch._is_own: only hidden .tmp files are the job's; a user's notes.tmp stops the run
+    _png(tmp_path / "in" / "a" / "0.png", (8, 8, 3))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.tmp").write_text("mine")
+    with pytest.raises(
+        ValueError, match=r"is not empty and holds no extraction run \(notes\.tmp\)"
+    ):
+        extract_folder(tmp_path / "in", tmp_path / "out", n_jobs=1)
+    assert (tmp_path / "out" / "notes.tmp").read_text() == "mine"

@@ -28,6 +28,7 @@ from pipelines.batch import read_paths
 from pipelines.datasets import decode_bytes, decode_image, load_image_folder
 from pipelines.model_files import load_model, save_model
 from pipelines.serve.app import create_app
+from pipelines.serve.inputs import FORMS
 from pipelines.serve.models import load_models
 from pipelines.serve.settings import Settings
 from scripts import extract_features as extract_script
@@ -388,6 +389,21 @@ def test_request_errors_are_one_line_json(client, method, url, kwargs, status, e
     assert "\n" not in body["detail"] and "Traceback" not in body["detail"]
 
 
+def test_error_details_say_what_went_wrong(client, files):
+    # the detail of an error whose short name other causes share tells them apart
+    empty = client.post(
+        "/v1/models/shapes/predict", content=b"", headers={"Content-Type": "image/png"}
+    )
+    assert empty.status_code == 422
+    assert empty.json() == {"error": "no image", "detail": f"the body is empty; send {FORMS}"}
+    no_hog = client.post("/v1/models/digits/hog", files=multipart(files["good"][:1]))
+    assert no_hog.status_code == 400
+    assert no_hog.json() == {
+        "error": "no HOG step",
+        "detail": "model 'digits' computes no HOG features",
+    }
+
+
 def test_limits_and_pixel_errors(strict, files):
     auth = {"Authorization": f"Bearer {KEY}"}
     with httpx.Client(base_url=strict.url, timeout=60, headers=auth) as c:
@@ -430,6 +446,19 @@ def test_limits_and_pixel_errors(strict, files):
         answer = c.post("/v2/models/shapes/infer", json={"inputs": [tensor]})
         assert answer.status_code == 400
         assert "48x40 pixels are over the limit of 1600" in answer.json()["detail"]
+
+
+def test_too_many_images_says_how_many(strict, files):
+    # a multipart body is refused as soon as a part is one too many: "more than"
+    four = files["good"][:4]
+    encoded = [base64.b64encode(p.read_bytes()).decode() for p in four]
+    limit = "the limit is 3 per request (--max-images)"
+    auth = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=strict.url, timeout=60, headers=auth) as c:
+        parts = c.post("/v1/models/shapes/predict", files=multipart(four)).json()
+        assert parts["detail"] == f"the request holds more than 3 images; {limit}"
+        listed = c.post("/v1/models/shapes/predict", json={"images": encoded}).json()
+        assert listed["detail"] == f"the request holds 4 images; {limit}"
 
 
 def test_api_key(strict, files):
@@ -645,6 +674,60 @@ def test_metrics(client, files):
     assert metric(text, "visionfeatures_request_seconds_count", endpoint=route) >= 1
     assert metric(text, "visionfeatures_batch_images_count", model="shapes") >= 1
     assert 'visionfeatures_queue_images{model="shapes"}' in text
+
+
+def test_histogram_buckets_are_each_exposed_once_in_increasing_order(client, files):
+    # a histogram's buckets are cumulative series keyed by `le`: a repeated bound is a
+    # duplicate series, which a Prometheus scrape rejects
+    client.post("/v1/models/shapes/predict", files=multipart(files["good"][:1]))
+    lines = client.get("/metrics").text.splitlines()
+    for name, label in (
+        ("visionfeatures_request_seconds_bucket{", 'endpoint="/v1/models/{name}/predict"'),
+        ("visionfeatures_batch_images_bucket{", 'model="shapes"'),
+    ):
+        series = [x for x in lines if x.startswith(name) and label in x]
+        bounds = [re.search(r'le="([^"]+)"', x)[1] for x in series]
+        assert len(bounds) > 5 and bounds[-1] == "+Inf", (name, bounds)
+        values = [float(b) for b in bounds[:-1]]
+        assert all(a < b for a, b in zip(values, values[1:])), (name, bounds)
+        if "seconds" in name:  # from 1 ms to beyond 10 s
+            assert values[0] <= 0.001 and values[-1] >= 10, bounds
+
+
+def test_every_metric_has_a_help_line(client):
+    # `# HELP name text`: what a dashboard shows next to each metric
+    client.get("/health/live")
+    helps = re.findall(r"^# HELP (\S+) ?(.*)$", client.get("/metrics").text, re.M)
+    ours = {name: text for name, text in helps if name.startswith("visionfeatures_")}
+    assert len(ours) >= 5 and all(text.strip() for text in ours.values()), ours
+
+
+def test_the_api_document_types_every_schema_and_requires_what_it_needs(client):
+    # what a client generator reads: each schema's type, the bodies and path parameters
+    # that are required (OpenAPI 3: a path parameter must say required: true)
+    document = client.get("/openapi.json").json()
+    untyped = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            keywords = {"format", "minimum", "maximum", "items", "enum"}
+            typed = {"type", "$ref", "anyOf", "oneOf", "allOf"}
+            if keywords & node.keys() and not typed & node.keys():
+                untyped.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(document, "")
+    assert untyped == []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                assert parameter["in"] != "path" or parameter["required"] is True, path
+            if method == "post":  # every POST of the service reads images from its body
+                assert operation["requestBody"]["required"] is True, path
 
 
 def test_openapi_schema_and_docs(client):
