@@ -299,6 +299,8 @@ def test_the_summary_compares_a_second_candidate_with_the_first(tmp_path, capsys
     assert len(summary) == 1, last
     pattern = r"first candidate [\d.]+ s; later ones [\d.]+ s on average \(\d+% of the first, "
     assert re.fullmatch(pattern + r"at most \d+%\)", summary[0]), summary[0]
+    written = sorted(path.name for path in tmp_path.iterdir())
+    assert last[-1] == f"wrote {len(written)} files to {tmp_path}/ (best_model.skops, ...)"
 
 
 def test_lecture_says_when_it_cannot_create_its_folder(tmp_path, capsys):
@@ -597,3 +599,32 @@ def test_a_users_tmp_file_is_not_taken_for_the_jobs_own(tmp_path):
     ):
         extract_folder(tmp_path / "in", tmp_path / "out", n_jobs=1)
     assert (tmp_path / "out" / "notes.tmp").read_text() == "mine"
+
+
+def test_a_grid_file_that_is_neither_json_nor_yaml_says_so(tmp_path):
+    from pipelines.search import parse_grid
+
+    path = tmp_path / "grid.yaml"
+    path.write_text("clf__C: [0.1, 1\n")
+    with pytest.raises(ValueError) as raised:
+        parse_grid(str(path))
+    message = str(raised.value)
+    assert message.startswith(f"The grid file {str(path)!r} is not valid JSON or YAML: ")
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, True, "10"])
+def test_a_pixel_limit_that_is_not_a_positive_int_is_named(value):
+    from pipelines.datasets import check_max_pixels
+
+    with pytest.raises(ValueError) as raised:
+        check_max_pixels(value)
+    assert str(raised.value) == f"max_pixels must be a positive int; got {value!r}."
+
+
+def test_extractors_left_unseeded_take_the_runs_seed_and_given_seeds_are_kept():
+    from pipelines.registry import build_extractor
+
+    union = build_extractor({"bovw": {"n_words": 8}, "pixels": {}}, random_state=7)
+    assert dict(union.transformer_list)["bovw"].random_state == 7
+    union = build_extractor({"bovw": {"n_words": 8, "random_state": 3}}, random_state=7)
+    assert dict(union.transformer_list)["bovw"].random_state == 3

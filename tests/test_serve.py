@@ -145,10 +145,13 @@ def test_health_and_server_metadata(client):
         "models": ["shapes", "svm", "digits", "extractor"],
     }
     assert client.get("/v2/health/live").json() == {"live": True}
-    assert client.get("/v2/health/ready").json() == {"ready": True}
+    health = client.get("/v2/health/ready")
+    assert health.status_code == 200 and health.json() == {"ready": True}
     meta = client.get("/v2").json()
     assert meta["name"] == "visionfeatures" and "binary_tensor_data" in meta["extensions"]
-    assert client.get("/v2/models/shapes/ready").json() == {"name": "shapes", "ready": True}
+    ready = client.get("/v2/models/shapes/ready")
+    assert ready.status_code == 200 and ready.json() == {"name": "shapes", "ready": True}
+    assert ready.headers["content-type"] == "application/json"
 
 
 def test_model_list_and_description(client, files):
@@ -402,6 +405,9 @@ def test_error_details_say_what_went_wrong(client, files):
         "error": "no HOG step",
         "detail": "model 'digits' computes no HOG features",
     }
+    two = client.post("/v1/models/shapes/hog", files=multipart(files["good"][:2]))
+    assert two.status_code == 422
+    assert two.json() == {"error": "one image", "detail": "send one image; got 2"}
 
 
 def test_limits_and_pixel_errors(strict, files):
