@@ -299,6 +299,8 @@ def test_the_summary_compares_a_second_candidate_with_the_first(tmp_path, capsys
     assert len(summary) == 1, last
     pattern = r"first candidate [\d.]+ s; later ones [\d.]+ s on average \(\d+% of the first, "
     assert re.fullmatch(pattern + r"at most \d+%\)", summary[0]), summary[0]
+    first, later, share, most = map(float, re.findall(r"[\d.]+", summary[0]))
+    assert abs(share - 100 * later / first) <= 1 and share <= most  # (values printed rounded)
     written = sorted(path.name for path in tmp_path.iterdir())
     assert last[-1] == f"wrote {len(written)} files to {tmp_path}/ (best_model.skops, ...)"
 
@@ -628,3 +630,27 @@ def test_extractors_left_unseeded_take_the_runs_seed_and_given_seeds_are_kept():
     assert dict(union.transformer_list)["bovw"].random_state == 7
     union = build_extractor({"bovw": {"n_words": 8, "random_state": 3}}, random_state=7)
     assert dict(union.transformer_list)["bovw"].random_state == 3
+
+
+def test_the_hog_glyphs_figure_gives_each_image_its_width_and_height():
+    import skimage.data
+
+    from pipelines.lecture import hog_glyphs
+
+    figure = hog_glyphs(fast=True)
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title().startswith("chelsea")]
+    rows, cols = skimage.data.chelsea()[::3, ::3].shape[:2]
+    assert rows != cols and titles == [f"chelsea, {cols}x{rows} pixels"]
+
+
+def test_an_interrupted_features_run_says_it_resumes(tmp_path, monkeypatch, capsys):
+    import pipelines.batch
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipelines.batch, "apply_extractor", interrupted)
+    argv = ["features", str(tmp_path / "extractor.skops"), str(tmp_path), "--out"]
+    assert cli.main([*argv, str(tmp_path / "out"), "-q"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; run the same command again to resume where it stopped" in err
