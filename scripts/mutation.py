@@ -64,7 +64,11 @@ TESTS = {
         "tests/test_boundary_folders.py",
         "tests/test_dask.py",
     ],
-    "pipelines/search.py": ["tests/test_search.py", "tests/test_cli.py"],
+    "pipelines/search.py": [
+        "tests/test_search.py",
+        "tests/test_mutation_survivors.py",
+        "tests/test_cli.py",
+    ],
     "pipelines/model_files.py": [
         "tests/test_model_files.py",
         "tests/test_mutation_survivors.py",
