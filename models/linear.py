@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ._param import Interval, Options, StrOptions, _fit_context, validate_data
-from .network import _GRAM_CHUNK, NeuralNetClassifier, _cholesky, _Workspace
+from .network import _GRAM_CHUNK, NeuralNetClassifier, _cholesky
 
 __all__ = ["LinearClassifier", "clear_kernel_cache"]
 
@@ -250,8 +250,7 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
                 start, whole = self._choose_C(network, X, index, newton)
             else:
                 self.C_, self.path_, start = self.C, None, None
-                rows = np.ones(len(X), dtype=bool)
-                whole = None if newton else _Statistics.of_rows(X, index, len(classes), rows)[0]
+                whole = None if newton else _Statistics.of_all(X, index, len(classes))
             if newton:
                 self._solve_newton(network, X, index, _Kernel.of(X), self.C_)
             else:
@@ -311,18 +310,14 @@ class LinearClassifier(ClassifierMixin, BaseEstimator):
         try:
             beta, b, steps, curve = _newton_l2svm(kernel.gram, targets, C, self.max_iter)
         except np.linalg.LinAlgError:  # a system too ill-conditioned to factorise: L-BFGS
-            rows = np.ones(len(X), dtype=bool)
-            statistics = _Statistics.of_rows(X, index, len(network.classes_), rows)[0]
+            statistics = _Statistics.of_all(X, index, len(network.classes_))
             return self._solve(network, X, index, statistics, C, None)
         W = kernel.weights(X, beta)
         network.coefs_[0][...] = W
         network.intercepts_[0][...] = b - kernel.shift @ W
         network.loss_curve_ = [value / (C * len(X)) for value in curve]
         network.n_epochs_ = steps
-        work = _Workspace(len(X), network.coefs_, network.dtype)
-        grads = [np.empty_like(p) for p in network._params()]
-        _, grads = network._forward_backward(X, index, work, grads)
-        gradient = max(float(np.abs(g).max()) for g in grads)
+        gradient = network._largest_gradient(X, index)
         if steps >= self.max_iter or not gradient <= self.tol:  # (NaN too)
             warnings.warn(
                 f"LinearClassifier (Newton) stopped after {steps} steps without converging "
@@ -480,6 +475,11 @@ class _Statistics:
                 sums += part.sum(axis=0, dtype=np.float64)
                 target_sums += targets.sum(axis=0, dtype=np.float64)
         return tuple(cls(shift, int(mask.sum()), *part) for mask, part in parts)
+
+    @classmethod
+    def of_all(cls, X, index, n_classes):
+        """The statistics of all the rows of ``X`` (None, as ``of_rows``, for too few rows)."""
+        return cls.of_rows(X, index, n_classes, np.ones(len(X), dtype=bool))[0]
 
     def __add__(self, other):
         return _Statistics(

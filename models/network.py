@@ -106,6 +106,11 @@ def _cholesky(a):
         return None
 
 
+def _largest(arrays):
+    """The largest absolute value in ``arrays``."""
+    return max(float(np.abs(a).max()) for a in arrays)
+
+
 def _has_proba(estimator):
     return losses.LOSSES[estimator.loss].has_proba
 
@@ -618,6 +623,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             np.copyto(p, v)
 
     # ------------------------------------------------------------------ computation
+    def _largest_gradient(self, X, y, work=None, grads=None):
+        """Largest component of the gradient of the mean objective (loss plus penalty) on the
+        full batch ``X``: the stopping test of the full-batch solvers."""
+        if work is None:
+            work = _Workspace(X.shape[0], self.coefs_, self.dtype)
+            grads = [np.empty_like(p) for p in self._params()]
+        return _largest(self._forward_backward(X, y, work, grads)[1])
+
     def _forward_backward(self, X, y, work, grads):
         """Mean loss (plus penalty) of the batch ``X`` and its gradients, written to ``grads``.
 
@@ -757,7 +770,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
                 )
                 self.coefs_[0][...] = W
             value, found = self._forward_backward(X, y, work, grads)
-            last.update(value=value, gradient=max(float(np.abs(g).max()) for g in found))
+            last.update(value=value, gradient=_largest(found))
             if factor is None:
                 return value, found
             weights = scipy.linalg.solve_triangular(
@@ -791,8 +804,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseEstimator):
             return
         # the test at the point SciPy returns (the line search may have tried others after it;
         # a start that already meets the test ends at iteration 0 on a failed line search)
-        _, found = self._forward_backward(X, y, work, grads)
-        last["gradient"] = max(float(np.abs(g).max()) for g in found)
+        last["gradient"] = self._largest_gradient(X, y, work, grads)
         if last["gradient"] <= self.tol:
             return
         if result.status == 1:
