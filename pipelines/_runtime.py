@@ -92,10 +92,12 @@ def check_output_file(path):
     return path
 
 
-def check_output_folder(path):
+def check_output_folder(path, create=True):
     """Check, before any work, that ``path`` is or can be made a writable folder; make it.
 
-    Returns ``path`` as a Path; raises a one-line ``ValueError`` otherwise.
+    Returns ``path`` as a Path; raises a one-line ``ValueError`` otherwise. With
+    ``create=False`` only an existing file in the way is refused, and nothing is made (the
+    batch jobs check the rest themselves, such as an output inside their input).
 
     Examples
     --------
@@ -106,7 +108,8 @@ def check_output_folder(path):
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"Output {str(path)!r} exists and is not a folder.")
-    _writable_folder(path, f"output folder {str(path)!r}")
+    if create:
+        _writable_folder(path, f"output folder {str(path)!r}")
     return path
 
 

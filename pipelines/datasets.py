@@ -167,7 +167,7 @@ def list_image_files(root):
     if not root.exists():
         raise ValueError(f"Image folder {str(root)!r} does not exist.")
     if not root.is_dir():
-        raise ValueError(f"{str(root)!r} is not a folder.")
+        raise ValueError(f"Image folder {str(root)!r} is not a folder.")
     try:
         entries, failures = _scan(str(root))  # every failure here: it may be a class folder
     except OSError as exc:

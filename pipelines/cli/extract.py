@@ -270,7 +270,10 @@ def main(argv=None, prog=None):
     if args.scheduler and args.backend != "dask":
         parser.error("--scheduler needs --backend dask")
     progress = setup_logging(args)
-    try:
+    from .._runtime import check_output_folder
+
+    try:  # before any work
+        check_output_folder(args.out, create=False)
         config = read_config(args.config) if args.config else None
         spec = parse_features(args.features, args.param, config)
     except (OSError, ValueError) as exc:

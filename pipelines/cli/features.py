@@ -10,7 +10,7 @@ examples:
   visionfeatures features photos-hog/extractor.skops ~/new-photos --out new-photos-hog
 """
 
-from ._common import interruptible, parser_for, setup_logging
+from ._common import fail, interruptible, parser_for, setup_logging
 from .extract import add_run_options, run_folder_job
 
 
@@ -32,7 +32,13 @@ def main(argv=None, prog=None):
         parser.error("--scheduler needs --backend dask")
     progress = setup_logging(args)
 
+    from .._runtime import check_output_folder
     from ..batch import apply_extractor
+
+    try:  # before any work
+        check_output_folder(args.out, create=False)
+    except ValueError as exc:
+        return fail(prog, exc, 2)
 
     return run_folder_job(
         prog,

@@ -102,8 +102,12 @@ def build_parser(prog=None):
 
 
 def _read_key(path):
-    with open(path) as f:
-        key = f.read().strip()
+    try:
+        with open(path) as f:
+            key = f.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not a text file"
+        raise ValueError(f"Cannot read API key file {path!r}: {reason or exc}.") from None
     if not key:
         raise ValueError(f"API key file {path!r} is empty.")
     return key
@@ -135,8 +139,8 @@ def main(argv=None, prog=None):
     prog = parser.prog
     try:
         key = None if args.api_key_file is None else _read_key(args.api_key_file)
-    except (OSError, ValueError) as exc:
-        return fail(prog, f"cannot read the API key: {exc}", 2)
+    except ValueError as exc:
+        return fail(prog, exc, 2)
     settings = Settings(
         max_batch=args.max_batch,
         max_wait_ms=args.max_wait_ms,
