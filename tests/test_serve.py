@@ -390,6 +390,11 @@ def test_request_errors_are_one_line_json(client, method, url, kwargs, status, e
     body = answer.json()
     assert body["error"] == error and isinstance(body["detail"], str) and body["detail"]
     assert "\n" not in body["detail"] and "Traceback" not in body["detail"]
+    # the API document lists the status among the route's answers
+    route = re.sub(r"^/(v\d)/models/[^/?]+", r"/\1/models/{name}", url.split("?")[0])
+    operation = client.get("/openapi.json").json()["paths"].get(route, {}).get(method)
+    if operation is not None:
+        assert str(status) in operation["responses"], (route, method)
 
 
 def test_error_details_say_what_went_wrong(client, files):
@@ -452,6 +457,13 @@ def test_limits_and_pixel_errors(strict, files):
         answer = c.post("/v2/models/shapes/infer", json={"inputs": [tensor]})
         assert answer.status_code == 400
         assert "48x40 pixels are over the limit of 1600" in answer.json()["detail"]
+        assert documented(c, "/v1/models/{name}/predict", "post") >= {"400", "413"}
+        assert "400" in documented(c, "/v2/models/{name}/infer", "post")
+
+
+def documented(client, route, method):
+    """The statuses the server's API document lists for ``method route``."""
+    return set(client.get("/openapi.json").json()["paths"][route][method]["responses"])
 
 
 def test_too_many_images_says_how_many(strict, files):
@@ -480,6 +492,10 @@ def test_api_key(strict, files):
         assert answer.headers["www-authenticate"] == "Bearer"
     assert httpx.get(f"{url}/v1/models").status_code == 401
     assert httpx.get(f"{url}/metrics").status_code == 401
+    with httpx.Client(base_url=url) as c:  # each answers 401, as its document says
+        for route in ("/v1/models/{name}/predict", "/v1/models", "/metrics"):
+            method = "post" if route.endswith("predict") else "get"
+            assert "401" in documented(c, route, method), route
     for open_path in ("/health/live", "/health/ready", "/v2/health/ready", "/", "/openapi.json"):
         assert httpx.get(f"{url}{open_path}").status_code == 200, open_path
     for headers in ({"Authorization": f"Bearer {KEY}"}, {"X-API-Key": KEY}):

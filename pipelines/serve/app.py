@@ -33,7 +33,7 @@ from .batching import MicroBatcher
 from .inputs import ApiError, ClientGone, check_content_type, image_payloads, read_body
 from .metrics import CONTENT_TYPE, Metrics, ServiceMiddleware
 from .models import ImageError
-from .responses import error_response, json_response, version
+from .responses import documented_errors, error_response, json_response, version
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -83,16 +83,9 @@ _TOP_K = {
     "description": "how many classes to list, the most likely first (default: all)",
     "schema": {"type": "integer", "minimum": 1},
 }
-_ERRORS = {
-    code: {"description": text, "content": {"application/json": {"example": example}}}
-    for code, text, example in [
-        (401, "missing or wrong API key", {"error": "unauthorized", "detail": "..."}),
-        (404, "unknown model", {"error": "unknown model", "detail": "..."}),
-        (413, "body or image count over the limit", {"error": "too many images", "detail": ""}),
-        (415, "a content type that holds no images", {"error": "unsupported content type"}),
-        (422, "no image in the request", {"error": "no image", "detail": "..."}),
-    ]
-}
+# what a route that reads images can answer besides 200 (the API key's 401 on every route
+# but OPEN_PATHS)
+_IMAGE_ERRORS = documented_errors(400, 401, 404, 413, 415, 422)
 
 
 class Service:
@@ -309,7 +302,7 @@ def create_app(models, settings=None):
             "SVMs) and `error` (why an image could not be read, else null)."
         ),
         openapi_extra={"requestBody": _IMAGE_BODY, "parameters": [_NAME, _TOP_K]},
-        responses=_ERRORS,
+        responses=_IMAGE_ERRORS,
     )
     async def predict(request: Request):
         # The endpoints of images take the bare request (the name from the path, top_k read
@@ -343,7 +336,7 @@ def create_app(models, settings=None):
             "of unreadable images are NaN and listed in the `X-Failed-Images` header."
         ),
         openapi_extra={"requestBody": _IMAGE_BODY, "parameters": [_NAME]},
-        responses={**_ERRORS, 200: {"content": {"application/json": {}, NPY: {}}}},
+        responses={**_IMAGE_ERRORS, 200: {"content": {"application/json": {}, NPY: {}}}},
     )
     async def features(request: Request):
         name = request.path_params["name"]
@@ -384,7 +377,7 @@ def create_app(models, settings=None):
             "of orientation strengths per cell."
         ),
         openapi_extra={"requestBody": _IMAGE_BODY, "parameters": [_NAME]},
-        responses={**_ERRORS, 200: {"content": {"image/png": {}}}},
+        responses={**_IMAGE_ERRORS, 200: {"content": {"image/png": {}}}},
     )
     async def hog(request: Request):
         name = request.path_params["name"]
@@ -409,7 +402,10 @@ def create_app(models, settings=None):
         return json_response({"status": "live", "pid": os.getpid()})
 
     @app.get(
-        "/health/ready", tags=["health"], summary="Every model is loaded and warmed up (else 503)"
+        "/health/ready",
+        tags=["health"],
+        summary="Every model is loaded and warmed up (else 503)",
+        responses=documented_errors(503),
     )
     async def ready():
         if service.ready:
@@ -417,16 +413,31 @@ def create_app(models, settings=None):
         detail = service.warm_error or "the models are warming up"
         return error_response(503, "not ready", detail)
 
-    @app.get("/v1/models", tags=["models"], summary="The models served")
+    @app.get(
+        "/v1/models",
+        tags=["models"],
+        summary="The models served",
+        responses=documented_errors(401),
+    )
     async def list_models():
         return json_response({"models": [m.summary() for m in service.models.values()]})
 
-    @app.get("/v1/models/{name}", tags=["models"], summary="A model: steps, input, classes")
+    @app.get(
+        "/v1/models/{name}",
+        tags=["models"],
+        summary="A model: steps, input, classes",
+        responses=documented_errors(401, 404),
+    )
     async def describe_model(name: str):
         return json_response(service.model(name).description())
 
     # -- metrics, page -----------------------------------------------------------------------
-    @app.get("/metrics", tags=["service"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        summary="Prometheus metrics",
+        responses=documented_errors(401),
+    )
     async def prometheus():
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 

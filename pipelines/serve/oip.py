@@ -34,7 +34,7 @@ from starlette.responses import Response
 
 from .inputs import ApiError, decode_base64, read_body
 from .models import ImageError
-from .responses import json_response, version
+from .responses import documented_errors, json_response, version
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -203,6 +203,7 @@ def add_routes(app, service):
                 {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
             ],
         },
+        responses=documented_errors(400, 401, 404, 413, 422),
     )
     async def infer(request: Request):
         name = request.path_params["name"]  # a bare request: see the v1 endpoints
@@ -273,7 +274,7 @@ def add_routes(app, service):
             headers={"Inference-Header-Content-Length": str(len(head))},
         )
 
-    @app.get("/v2", tags=tags, summary="Server metadata")
+    @app.get("/v2", tags=tags, summary="Server metadata", responses=documented_errors(401))
     async def server_metadata():
         return json_response(
             {"name": "visionfeatures", "version": version(), "extensions": ["binary_tensor_data"]}
@@ -283,15 +284,30 @@ def add_routes(app, service):
     async def server_live():
         return json_response({"live": True})
 
-    @app.get("/v2/health/ready", tags=tags, summary="Server ready (503 until warmed up)")
+    @app.get(
+        "/v2/health/ready",
+        tags=tags,
+        summary="Server ready (503 until warmed up)",
+        responses=documented_errors(503),
+    )
     async def server_ready():
         return json_response({"ready": service.ready}, 200 if service.ready else 503)
 
-    @app.get("/v2/models/{name}", tags=tags, summary="Model metadata")
+    @app.get(
+        "/v2/models/{name}",
+        tags=tags,
+        summary="Model metadata",
+        responses=documented_errors(401, 404),
+    )
     async def metadata(name: str):
         return json_response(model_metadata(service.model(name)))
 
-    @app.get("/v2/models/{name}/ready", tags=tags, summary="Model ready")
+    @app.get(
+        "/v2/models/{name}/ready",
+        tags=tags,
+        summary="Model ready",
+        responses=documented_errors(401, 404, 503),
+    )
     async def model_ready(name: str):
         model = service.model(name)
         return json_response(
