@@ -42,9 +42,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # module -> the test files that should catch a bug in it (run with -x, in this order)
 TESTS = {
-    "pipelines/registry.py": ["tests/test_mutation_survivors.py", "tests/test_pipelines.py"],
-    "pipelines/compare.py": ["tests/test_pipelines.py", "tests/test_cli.py"],
-    "pipelines/_charts.py": ["tests/test_mutation_survivors.py", "tests/test_cli.py"],
+    "pipelines/registry.py": [
+        "tests/test_registry_docs.py",
+        "tests/test_mutation_survivors.py",
+        "tests/test_pipelines.py",
+    ],
+    "pipelines/compare.py": [
+        "tests/test_figures.py",
+        "tests/test_pipelines.py",
+        "tests/test_cli.py",
+    ],
+    "pipelines/_charts.py": [
+        "tests/test_figures.py",
+        "tests/test_mutation_survivors.py",
+        "tests/test_cli.py",
+    ],
     "pipelines/batch.py": [
         "tests/test_batch.py",
         "tests/test_mutation_survivors.py",
@@ -66,6 +78,7 @@ TESTS = {
     ],
     "pipelines/search.py": [
         "tests/test_search.py",
+        "tests/test_figures.py",
         "tests/test_mutation_survivors.py",
         "tests/test_cli.py",
     ],
@@ -74,7 +87,11 @@ TESTS = {
         "tests/test_mutation_survivors.py",
         "tests/test_boundary_models.py",
     ],
-    "pipelines/lecture.py": ["tests/test_mutation_survivors.py", "tests/test_lecture.py"],
+    "pipelines/lecture.py": [
+        "tests/test_mutation_survivors.py",
+        "tests/test_lecture.py",
+        "tests/test_figures.py",
+    ],
     "pipelines/serve/settings.py": [
         "tests/test_serve_units.py",
         "tests/test_mutation_survivors.py",
@@ -97,39 +114,59 @@ TESTS = {
     "pipelines/serve/app.py": ["tests/test_mutation_survivors.py", "tests/test_serve.py"],
     "pipelines/cli/__init__.py": ["tests/test_mutation_survivors.py", "tests/test_cli.py"],
     "pipelines/cli/_common.py": [
+        "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_cli.py",
         "tests/test_options.py",
     ],
     "pipelines/cli/compare.py": [
+        "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
         "tests/test_pipelines.py",
     ],
     "pipelines/cli/extract.py": [
+        "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
         "tests/test_batch.py",
     ],
-    "pipelines/cli/features.py": ["tests/test_mutation_survivors.py", "tests/test_options.py"],
-    "pipelines/cli/train.py": ["tests/test_mutation_survivors.py", "tests/test_options.py"],
+    "pipelines/cli/features.py": [
+        "tests/test_command_errors.py",
+        "tests/test_mutation_survivors.py",
+        "tests/test_options.py",
+    ],
+    "pipelines/cli/train.py": [
+        "tests/test_command_errors.py",
+        "tests/test_mutation_survivors.py",
+        "tests/test_options.py",
+    ],
     "pipelines/cli/predict.py": [
+        "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
         "tests/test_model_files.py",
     ],
     "pipelines/cli/search.py": [
+        "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
         "tests/test_search.py",
     ],
     "pipelines/cli/serve.py": [
+        "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
         "tests/test_serve_lifecycle.py",
     ],
-    "pipelines/cli/show_hog.py": ["tests/test_mutation_survivors.py", "tests/test_options.py"],
+    "pipelines/cli/show_hog.py": [
+        "tests/test_command_errors.py",
+        "tests/test_mutation_survivors.py",
+        "tests/test_options.py",
+        "tests/test_figures.py",
+    ],
     "pipelines/cli/lecture.py": [
+        "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
         "tests/test_lecture.py",

@@ -216,3 +216,65 @@ def test_a_complete_jpeg_with_bytes_after_it_decodes(progressive):
     assert not _is_truncated_jpeg(np.frombuffer(jpeg + trailer, np.uint8))
     for cut in (len(jpeg) // 2, len(jpeg) - 1):  # cut inside the scan, and inside EOI
         assert _is_truncated_jpeg(np.frombuffer(jpeg[:cut], np.uint8))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_the_header_shape_of_a_turned_jpeg_is_the_decoded_shape(orientation, tmp_path):
+    # OpenCV (the reference here) turns a JPEG by its EXIF orientation: 5 to 8 swap rows and
+    # columns, which image_shape must know from the header alone
+    from PIL import Image
+
+    rng = np.random.default_rng(orientation)
+    path = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pixels = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, exif=exif.tobytes(), quality=95)
+    reference = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert reference.shape[:2] == ((30, 20) if orientation >= 5 else (20, 30))
+    assert datasets.image_shape(path) == reference.shape[:2]
+    decoded = decode_image(path)
+    assert decoded.shape == reference.shape
+    assert np.array_equal(decoded, reference[..., ::-1])  # BGR -> RGB
+
+
+def test_a_folder_without_images_lists_the_extensions_it_looks_for(tmp_path):
+    (tmp_path / "notes.txt").write_text("no images")
+    names = ", ".join(e.lstrip(".") for e in datasets.IMAGE_EXTENSIONS)
+    assert names.startswith("png, jpg, jpeg, ")
+    message = f"Image folder {str(tmp_path)!r} holds no image files ({names})."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_image_folder(tmp_path)
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "notes.txt").write_text("no images")
+    message = (
+        f"Image folder {str(tmp_path)!r} has class folders but no image files in them ({names})."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        load_image_folder(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["baseline", "progressive", "restart markers"])
+def test_every_prefix_of_a_jpeg_is_truncated_and_the_whole_is_not(kind):
+    # datasets._is_truncated_jpeg walks the marker segments: a stream cut anywhere (inside a
+    # segment's length, inside the entropy-coded data, among fill bytes, before EOI) lacks its
+    # end-of-image marker; the whole stream, and the whole with fill bytes after it, do not
+    from pipelines.datasets import _is_truncated_jpeg
+
+    image = np.random.default_rng(4).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    options = {
+        "baseline": [],
+        "progressive": [cv2.IMWRITE_JPEG_PROGRESSIVE, 1],
+        "restart markers": [cv2.IMWRITE_JPEG_RST_INTERVAL, 1],
+    }[kind]
+    ok, encoded = cv2.imencode(".jpg", image, options)
+    jpeg = encoded.tobytes()
+    assert ok and jpeg[-2:] == b"\xff\xd9"
+    if kind == "restart markers":
+        assert any(bytes([0xFF, m]) in jpeg for m in range(0xD0, 0xD8))
+    assert not _is_truncated_jpeg(jpeg)
+    cut = [n for n in range(4, len(jpeg)) if _is_truncated_jpeg(jpeg[:n])]
+    assert cut == list(range(4, len(jpeg)))
+    for n in (len(jpeg) // 3, len(jpeg) - 2):  # cut, then fill bytes: still no EOI
+        assert _is_truncated_jpeg(jpeg[:n] + b"\xff\xff")
+    assert not _is_truncated_jpeg(b"\x89PNG\r\n\x1a\n")  # not a JPEG: OpenCV's call

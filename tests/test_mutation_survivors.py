@@ -674,3 +674,258 @@ def test_features_says_a_scheduler_needs_dask(tmp_path, capsys):
         cli.main([*argv, "--scheduler", "tcp://127.0.0.1:1"])
     assert raised.value.code == 2
     assert capsys.readouterr().err.rstrip().endswith("error: --scheduler needs --backend dask")
+
+
+def test_a_folder_without_write_permission_is_refused_by_name(tmp_path, monkeypatch):
+    # _runtime._writable_folder (root may write anywhere, so os.access is made to say no)
+    from pipelines._runtime import check_output_folder
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(ValueError) as raised:
+        check_output_folder(tmp_path / "out")
+    assert str(raised.value) == (
+        f"Cannot write into output folder {str(tmp_path / 'out')!r}: permission denied."
+    )
+
+
+def test_jsonable_keeps_none_and_plain_values_and_spells_out_the_rest():
+    from pathlib import PurePosixPath
+
+    from pipelines._runtime import jsonable
+
+    value = {"a": None, 1: (np.float32(0.5), True), "path": PurePosixPath("/x"), "t": int}
+    assert jsonable(value) == {
+        "a": None,
+        "1": [0.5, True],
+        "path": "PurePosixPath('/x')",
+        "t": "int",
+    }
+
+
+def test_the_api_document_declares_each_path_parameter_and_describes_each_error():
+    # serve.app / serve.oip: the routes read their parameters from the request, so the
+    # document has them only through openapi_extra
+    from pipelines.serve.app import create_app
+
+    document = create_app({}).openapi()
+    for path, operations in document["paths"].items():
+        variables = set(re.findall(r"\{(\w+)\}", path))
+        for method, operation in operations.items():
+            where = f"{method} {path}"
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == variables, where
+            assert operation["summary"] and operation["tags"], where
+            for status, answer in operation["responses"].items():
+                if status == "200" or "schema" in str(answer):  # FastAPI's own 422
+                    continue
+                example = answer["content"]["application/json"]["example"]
+                assert answer["description"] and example["error"], (where, status)
+    image_routes = [p for p in document["paths"] if p.startswith("/v1/models/{name}/")]
+    assert len(image_routes) == 3
+    for path in image_routes:
+        assert set(document["paths"][path]["post"]["responses"]) >= {
+            "400",
+            "401",
+            "404",
+            "413",
+            "415",
+            "422",
+        }, path
+
+
+def test_an_unexpected_error_is_a_one_line_500(caplog):
+    # serve.app's last exception handler: the service's error format, status 500, and the
+    # traceback in the log (not in the answer)
+    import asyncio
+
+    import httpx
+
+    from pipelines.serve.app import create_app
+
+    app = create_app({})
+
+    @app.get("/crash")
+    async def crash():
+        raise RuntimeError("a bug")
+
+    async def ask():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/crash")
+
+    answer = asyncio.run(ask())
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "internal error", "detail": "RuntimeError: a bug"}
+    assert "error answering GET /crash" in caplog.text and "Traceback" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def digits_model_file(tmp_path_factory):
+    """A small fitted pixels-svm on digits, saved as a model file."""
+    from sklearn.datasets import load_digits
+
+    from pipelines import make
+    from pipelines.model_files import save_model
+
+    digits = load_digits()
+    images = (digits.images[:300] * 16).astype(np.uint8)
+    model = make("pixels-svm", clf__C=0.1).fit(images, digits.target[:300])
+    path = tmp_path_factory.mktemp("model") / "digits.skops"
+    return save_model(model, path, class_names=[str(c) for c in range(10)], input_shape=(8, 8))
+
+
+def test_a_model_file_of_exactly_the_byte_limit_loads(digits_model_file, tmp_path, monkeypatch):
+    # model_files: the file's size, and its members' decompressed size, may reach the limit
+    import zipfile
+
+    from pipelines import model_files
+
+    packed = tmp_path / "packed.skops"  # compressed: the members are larger than the file
+    with zipfile.ZipFile(digits_model_file) as source, zipfile.ZipFile(packed, "w") as copy:
+        for info in source.infolist():
+            copy.writestr(info.filename, source.read(info), zipfile.ZIP_DEFLATED)
+    for path in (digits_model_file, packed):
+        size = path.stat().st_size
+        with zipfile.ZipFile(path) as archive:
+            members = sum(info.file_size for info in archive.infolist())
+        monkeypatch.setattr(model_files, "_MAX_MODEL_BYTES", max(size, members))
+        assert model_files.load_model(path)["input_shape"] == [8, 8]
+        monkeypatch.setattr(model_files, "_MAX_MODEL_BYTES", max(size, members) - 1)
+        with pytest.raises(model_files.ModelFileError) as raised:
+            model_files.load_model(path)
+        if size > members:
+            assert str(raised.value) == f"Model file {str(path)!r} is larger than {size - 1} bytes."
+        else:
+            assert f"its members would take {members} bytes decompressed" in str(raised.value)
+    assert packed.stat().st_size < digits_model_file.stat().st_size  # both checks were reached
+
+
+def test_a_served_model_describes_its_file_steps_and_libraries(digits_model_file):
+    from pipelines.serve.models import load_served
+
+    model = load_served("digits", str(digits_model_file))
+    described = model.description()
+    assert described["file"] == "digits.skops"
+    assert [step["name"] for step in described["steps"]["steps"]] == ["features", "scale", "clf"]
+    assert set(described["library"]) == {"file", "server"}
+    assert described["library"]["server"]["scikit-learn"] == __import__("sklearn").__version__
+
+
+def test_worker_processes_get_the_models_settings_and_key_of_the_command(
+    digits_model_file, tmp_path, monkeypatch
+):
+    # cli.serve --workers passes everything through the environment to
+    # serve.app.create_app_from_environment, which each worker process calls
+    import uvicorn
+
+    from pipelines.serve.app import create_app_from_environment
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    # the command sets both in os.environ: set here first, so that the test leaves neither
+    monkeypatch.setenv("VISIONFEATURES_SERVE", "")
+    (tmp_path / "metrics").mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    key = tmp_path / "key"
+    key.write_text("s3cret\n")
+    argv = ["serve", f"d={digits_model_file}", "--workers", "2", "--max-batch", "5"]
+    argv += ["--max-pixels", "40x40", "--max-images", "7", "--api-key-file", str(key)]
+    assert cli.main(argv) == 0
+    ((args, kwargs),) = calls
+    assert args == ("pipelines.serve.app:create_app_from_environment",)
+    assert kwargs["factory"] is True and kwargs["workers"] == 2
+    app = create_app_from_environment()
+    service = app.state.service
+    assert list(service.models) == ["d"]
+    assert service.models["d"].path == str(digits_model_file)
+    settings = service.settings
+    assert (settings.max_batch, settings.max_images, settings.max_pixels) == (5, 7, 1600)
+    assert settings.api_key == "s3cret"
+    assert "s3cret" not in os.environ["VISIONFEATURES_SERVE"]
+
+
+def test_serve_logs_at_the_level_its_options_ask_for():
+    import argparse
+
+    from pipelines.cli.serve import log_level
+
+    levels = [
+        log_level(argparse.Namespace(quiet=q, verbose=v))
+        for q, v in ((True, False), (False, True), (False, False))
+    ]
+    assert levels == ["warning", "debug", "info"]
+
+
+def test_features_records_the_extractor_it_applied_and_refuses_one_of_unknown_shape(tmp_path):
+    # batch.apply_extractor: the manifest names the extractor file by its SHA-256; a file
+    # whose input shape is missing or not rows x cols (x 3) was not written by an extraction
+    import hashlib
+    import json
+
+    from pipelines.batch import apply_extractor
+    from pipelines.model_files import load_model, save_model
+
+    for i in range(3):
+        _png(tmp_path / "in" / "a" / f"{i}.png", (8, 8, 3), seed=i)
+    extract_folder(tmp_path / "in", tmp_path / "first", features={"pixels": {}}, n_jobs=1)
+    extractor = tmp_path / "first" / "extractor.skops"
+    manifest = apply_extractor(extractor, tmp_path / "in", tmp_path / "again", n_jobs=1)
+    assert manifest["parameters"]["extractor_sha256"] == (
+        hashlib.sha256(extractor.read_bytes()).hexdigest()
+    )
+    written = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert written["parameters"] == manifest["parameters"]
+    union = load_model(extractor)["model"]
+    for shape in (None, (8, 8, 1)):
+        odd = save_model(union, tmp_path / f"odd-{shape}.skops", input_shape=shape)
+        with pytest.raises(ValueError) as raised:
+            apply_extractor(odd, tmp_path / "in", tmp_path / f"out-{shape}", n_jobs=1)
+        assert str(raised.value) == (
+            f"{str(odd)!r} does not say the shape of its images (input_shape); it was not "
+            "written by an extraction."
+        )
+    fine = save_model(union, tmp_path / "fine.skops", input_shape=(8, 8, 3))
+    done = apply_extractor(fine, tmp_path / "in", tmp_path / "fine", n_jobs=1)
+    assert (done["n_files"], done["n_images"], done["n_failures"]) == (3, 3, 0)
+
+
+def test_a_size_takes_one_row_or_one_column_and_refuses_zero():
+    import argparse
+
+    from pipelines.cli._common import size_pair
+
+    assert [size_pair(text) for text in ("1,5", "5,1", "1,1")] == [(1, 5), (5, 1), (1, 1)]
+    for text in ("0,5", "5,0", "-1,4"):
+        with pytest.raises(argparse.ArgumentTypeError) as raised:
+            size_pair(text)
+        assert str(raised.value) == f"ROWS and COLS must be positive; got {text!r}"
+
+
+def test_a_param_for_a_feature_not_chosen_names_the_chosen_ones():
+    from pipelines.cli.extract import parse_features
+
+    with pytest.raises(ValueError) as raised:
+        parse_features("hog,pixels", ["color.bins=4"], None)
+    assert str(raised.value) == (
+        "Setting 'color.bins=4' is for feature 'color', which is not among the chosen "
+        "features (hog, pixels)."
+    )
+
+
+def test_lecture_all_draws_every_figure_once(tmp_path, monkeypatch, capsys):
+    from matplotlib.figure import Figure
+
+    import pipelines.lecture
+    from pipelines.cli.lecture import NAMES
+
+    drawn = []
+
+    def small(name, *, fast=False):
+        drawn.append((name, fast))
+        return Figure(figsize=(1, 1))
+
+    monkeypatch.setattr(pipelines.lecture, "draw", small)
+    assert cli.main(["lecture", "all", "--fast", "--out", str(tmp_path)]) == 0
+    assert drawn == [(name, True) for name in NAMES]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.png" for n in NAMES)
+    assert capsys.readouterr().out.count("wrote ") == len(NAMES)

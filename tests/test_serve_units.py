@@ -136,3 +136,30 @@ def test_model_arguments_name_models(tmp_path):
     empty.mkdir()
     with pytest.raises(ModelFileError, match=re.escape(f"Model folder {str(empty)!r} holds no")):
         resolve_specs([str(empty)])
+
+
+def test_close_fails_the_requests_still_waiting():
+    async def main():
+        batcher = MicroBatcher(lambda items: items, max_batch=8, max_wait=30)
+        batcher.start()
+        waiting = asyncio.ensure_future(batcher.submit(["a"]))
+        await asyncio.sleep(0.05)
+        assert batcher.waiting == 1
+        await batcher.close()
+        # at once: a request left unanswered would hang its client
+        return await asyncio.gather(asyncio.wait_for(waiting, 5), return_exceptions=True)
+
+    (error,) = run(main())
+    assert isinstance(error, RuntimeError) and str(error) == "The server is shutting down."
+
+
+def test_a_batch_function_that_answers_too_few_fails_its_requests():
+    async def main():
+        batcher = MicroBatcher(lambda items: items[:-1], max_batch=8, max_wait=0.01)
+        batcher.start()
+        answers = await asyncio.gather(batcher.submit(["a", "b"]), return_exceptions=True)
+        await batcher.close()
+        return answers
+
+    (error,) = run(main())
+    assert isinstance(error, RuntimeError) and str(error) == "1 outputs for a batch of 2."
