@@ -459,9 +459,13 @@ def _estimators(model, owner="model"):
             yield from _estimators(value, f"{owner}.{key}")
         elif isinstance(value, (list, tuple)):
             for item in value:
-                step = item[1] if isinstance(item, tuple) and len(item) >= 2 else item
+                named = isinstance(item, tuple) and len(item) >= 2
+                step = item[1] if named else item
                 if hasattr(step, "get_params") and not isinstance(step, type):
-                    yield from _estimators(step, f"{owner}.{key}")
+                    # a step or a union's part by its name: model.steps.features
+                    yield from _estimators(
+                        step, f"{owner}.{key}" + (f".{item[0]}" if named else "")
+                    )
     for attribute in ("transformer_", "estimator_", "best_estimator_"):
         fitted = getattr(model, attribute, None)
         if hasattr(fitted, "get_params"):
@@ -523,7 +527,9 @@ def _check_content(content, name, limit):
         try:
             check_size(tuple(value)[:2], limit)
         except (TypeError, ValueError) as exc:
-            raise bad(f"holds an image size out of range at {owner}: {exc}") from None
+            raise bad(
+                f"holds an image size out of range at {owner}: {str(exc).rstrip('.')}"
+            ) from None
 
 
 def _short(value):

@@ -37,7 +37,10 @@ def _argument_type(parse):
 
 
 def _milliseconds(text):
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")  # refused below, with the same message
     if not 0 <= value <= 10_000:
         raise ValueError(f"expected milliseconds from 0 to 10000; got {text!r}")
     return value
