@@ -191,3 +191,29 @@ def test_show_hog_says_it_cannot_write_its_picture(place, capsys, monkeypatch):
     assert last == (
         f"visionfeatures show-hog: cannot write '{place}/h.png': [Errno 28] No space left on device"
     )
+
+
+def _help_defaults():
+    """(command, option, the default its help names, the parser's default, type) for every
+    option whose help says "(default: V...)" and whose default is a value."""
+    import re
+
+    found = []
+    for command, module in cli.COMMANDS.items():
+        for action in module.build_parser(command)._actions:
+            named = re.search(r"\(default: ([^);,]+)", action.help or "")
+            if named and action.default is not None and not isinstance(action.default, bool):
+                option = action.option_strings[-1]
+                found.append((command, option, named.group(1).strip(), action.default, action.type))
+    return found
+
+
+@pytest.mark.parametrize(("command", "option", "named", "default", "kind"), _help_defaults())
+def test_the_default_an_option_help_names_is_its_default(command, option, named, default, kind):
+    assert (kind(named) if kind is not None else named) == default
+
+
+def test_every_command_names_defaults_in_its_help():
+    commands = {command for command, *_ in _help_defaults()}
+    assert commands >= {"compare", "extract", "features", "search", "serve", "lecture"}
+    assert len(_help_defaults()) >= 20

@@ -278,3 +278,43 @@ def test_every_prefix_of_a_jpeg_is_truncated_and_the_whole_is_not(kind):
     for n in (len(jpeg) // 3, len(jpeg) - 2):  # cut, then fill bytes: still no EOI
         assert _is_truncated_jpeg(jpeg[:n] + b"\xff\xff")
     assert not _is_truncated_jpeg(b"\x89PNG\r\n\x1a\n")  # not a JPEG: OpenCV's call
+
+
+@pytest.mark.parametrize(
+    ("raised", "reason"),
+    [
+        (cv2.error("OpenCV(4) error: (-215:Assertion failed) in function 'imdecode_'"), None),
+        (cv2.error("Failed to allocate 3000000000 bytes"), "out of memory"),
+    ],
+)
+def test_an_opencv_error_while_decoding_is_a_decode_error(raised, reason, monkeypatch):
+    # datasets.decode_bytes: OpenCV's own exceptions become the library's one-line reasons
+    ok, encoded = cv2.imencode(".png", np.zeros((4, 6, 3), np.uint8))
+
+    def failing(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(cv2, "imdecode", failing)
+    with pytest.raises(DecodeError) as caught:
+        decode_bytes(encoded.tobytes())
+    if reason is None:
+        assert str(caught.value) == "not a decodable image"
+    else:
+        assert str(caught.value).startswith(reason)
+
+
+def test_a_class_folder_that_cannot_be_listed_is_a_failure_with_its_reason(tmp_path, monkeypatch):
+    import errno
+
+    _make_folder(tmp_path, classes=("cat", "dog"), per_class=2)
+    real = datasets._scan
+
+    def scan(folder):
+        if folder.endswith("dog"):
+            raise OSError(errno.EACCES, "Permission denied")
+        return real(folder)
+
+    monkeypatch.setattr(datasets, "_scan", scan)
+    paths, labels, classes, failures = datasets.list_image_files(tmp_path)
+    assert classes == ["cat", "dog"] and len(paths) == 2
+    assert failures == [(str(tmp_path / "dog"), "cannot list the class folder: Permission denied")]

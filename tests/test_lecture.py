@@ -124,3 +124,30 @@ def test_the_script_writes_pngs_and_checks_its_arguments(tmp_path, capsys):
     msg = "Unknown lecture figure 'nope'; expected one of ['trajectories', "
     with pytest.raises(ValueError, match=re.escape(msg)):
         draw("nope")
+
+
+def test_the_line_of_the_no_activation_figure_is_the_networks_decision_boundary():
+    # the network is fitted again as the figure fits it (same data, seed and epochs): on the
+    # line it draws, the two classes' scores are equal
+    import warnings
+
+    from models import NeuralNetClassifier
+    from models import lecture as lec
+
+    figure = draw("no-activation", fast=True)
+    (line,) = [ln for ln in figure.axes[2].get_lines() if ln.get_label().startswith("boundary")]
+    X, y = lec.rings(noise=0.1)
+    clf = NeuralNetClassifier(
+        (16, 16, 16),
+        activation="identity",
+        learning_rate=0.01,
+        max_epochs=20,
+        dtype=np.float64,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    points = np.column_stack(line.get_data())
+    scale = np.abs(clf.decision_function(X)).max()
+    assert np.abs(clf.decision_function(points)).max() < 1e-9 * scale

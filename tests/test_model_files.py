@@ -98,7 +98,12 @@ def test_train_then_predict_gives_the_pipelines_predictions(tmp_path, capsys):
     model_path = tmp_path / "digits.skops"
     argv = ["--pipeline", "pixels-svm", "--dataset", "digits", "--out", str(model_path)]
     assert train_script.main(argv) == 0
-    assert "fitted pixels-svm on 1797 images (10 classes)" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "fitted pixels-svm on 1797 images (10 classes)" in captured.out
+    # the progress bar names the command's steps as they happen
+    bar = captured.err.replace("\r", "\n")
+    for step in ("train pixels-svm", ", load]", ", fit on 1797 images]", ", save]"):
+        assert step in bar, step
 
     digits = load_dataset("digits")
     images = np.rint(digits.images[:5] * 255).astype(np.uint8)

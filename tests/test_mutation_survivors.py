@@ -830,11 +830,23 @@ def test_worker_processes_get_the_models_settings_and_key_of_the_command(
     key.write_text("s3cret\n")
     argv = ["serve", f"d={digits_model_file}", "--workers", "2", "--max-batch", "5"]
     argv += ["--max-pixels", "40x40", "--max-images", "7", "--api-key-file", str(key)]
+    argv += ["--trust", "sklearn.dummy.DummyClassifier"]
     assert cli.main(argv) == 0
     ((args, kwargs),) = calls
     assert args == ("pipelines.serve.app:create_app_from_environment",)
     assert kwargs["factory"] is True and kwargs["workers"] == 2
+    import pipelines.serve.models
+
+    loaded = []
+    real = pipelines.serve.models.load_served
+
+    def load_served(*args, **kwargs):
+        loaded.append(kwargs["trusted"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipelines.serve.models, "load_served", load_served)
     app = create_app_from_environment()
+    assert loaded == [["sklearn.dummy.DummyClassifier"]]
     service = app.state.service
     assert list(service.models) == ["d"]
     assert service.models["d"].path == str(digits_model_file)
@@ -929,3 +941,150 @@ def test_lecture_all_draws_every_figure_once(tmp_path, monkeypatch, capsys):
     assert drawn == [(name, True) for name in NAMES]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.png" for n in NAMES)
     assert capsys.readouterr().out.count("wrote ") == len(NAMES)
+
+
+def test_an_unknown_extractor_parameter_lists_the_valid_ones():
+    from features import RawPixels
+    from pipelines.registry import check_feature_spec
+
+    valid = ", ".join(sorted(RawPixels().get_params(deep=False)))
+    with pytest.raises(ValueError) as raised:
+        check_feature_spec({"pixels": {"bins": 4, "alpha": 1}})
+    assert str(raised.value) == (
+        f"Unknown parameter(s) alpha, bins of feature 'pixels' (RawPixels); valid: {valid}."
+    )
+
+
+def test_every_random_part_of_a_named_pipeline_is_seeded_with_0():
+    # the comparison's numbers are reproducible run to run, and the same for every pipeline
+    from pipelines import available, make
+
+    for name in available():
+        seeds = {
+            key: value
+            for key, value in make(name).get_params().items()
+            if key.endswith("random_state")
+        }
+        assert seeds and set(seeds.values()) == {0}, (name, seeds)
+
+
+def test_a_grid_of_one_value_gets_colours_and_readable_labels():
+    # _charts.annotated_grid: equal values (a grid of one score) must not make the colour
+    # scale empty or reversed
+    from matplotlib.figure import Figure
+
+    from pipelines._charts import annotated_grid
+
+    ax = Figure().subplots()
+    image = annotated_grid(ax, np.full((2, 3), 0.5), fmt="{:.2f}")
+    norm = image.norm
+    assert norm.vmin == 0.5 and norm.vmax > norm.vmin
+    assert [t.get_text() for t in ax.texts] == ["0.50"] * 6
+
+
+def test_features_refuses_a_model_file_that_holds_a_bare_extractor(tmp_path):
+    # batch._read_extractor_file: only a FeatureUnion written by an extraction is applied
+    from features import RawPixels
+    from pipelines.batch import apply_extractor
+    from pipelines.model_files import save_model
+
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    path = save_model(RawPixels().fit(images), tmp_path / "raw.skops", input_shape=(8, 8, 3))
+    _png(tmp_path / "in" / "a" / "0.png", (8, 8, 3))
+    with pytest.raises(ValueError) as raised:
+        apply_extractor(path, tmp_path / "in", tmp_path / "out", n_jobs=1)
+    assert str(raised.value) == (
+        f"{str(path)!r} holds a RawPixels, not a feature extractor written by an extraction "
+        "(its extractor.skops); to classify images use predict."
+    )
+
+
+@pytest.mark.parametrize("command", ["extract", "features"])
+def test_a_refused_output_inside_the_input_leaves_nothing_behind(command, tmp_path, capsys):
+    # cli.extract / cli.features check --out before the job without making it: the job
+    # refuses an output inside its input, which must not be left there as an empty class
+    _png(tmp_path / "in" / "a" / "0.png", (8, 8, 3))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    if command == "extract":
+        argv = ["extract", str(tmp_path / "in")]
+    else:
+        extract_folder(tmp_path / "in", tmp_path / "first", features={"pixels": {}}, n_jobs=1)
+        before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+        argv = ["features", str(tmp_path / "first" / "extractor.skops"), str(tmp_path / "in")]
+    assert cli.main([*argv, "--out", str(tmp_path / "in" / "out"), "-q"]) == 1
+    assert "is inside the input folder" in capsys.readouterr().err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(("input_shape", "chunks"), [((8, 8, 3), [2, 2, 1]), (None, [5])])
+def test_predict_goes_by_chunks_unless_the_first_image_sets_the_shape(
+    input_shape, chunks, tmp_path, monkeypatch, capsys
+):
+    # cli.predict: a model file without input_shape predicts the images of the first one's
+    # shape, a rule over the whole list: one chunk
+    import pipelines.cli.predict
+    import pipelines.model_files
+
+    monkeypatch.setattr(pipelines.cli.predict, "_CHUNK", 2)
+    monkeypatch.setattr(
+        pipelines.model_files, "load_model", lambda *a, **k: {"input_shape": input_shape}
+    )
+    seen = []
+
+    def predict_files(content, paths, **options):
+        seen.append(len(paths))
+        return [{"path": p, "class": "a", "probability": None, "error": None} for p in paths]
+
+    monkeypatch.setattr(pipelines.model_files, "predict_files", predict_files)
+    paths = [str(tmp_path / f"{i}.png") for i in range(5)]
+    assert cli.main(["predict", str(tmp_path / "m.skops"), *paths, "-q"]) == 0
+    assert seen == chunks
+    assert capsys.readouterr().out.count("\n") == 6  # the header and a row per image
+
+
+def test_the_size_check_of_a_model_file_reaches_every_nested_estimator():
+    # model_files._estimators: steps and union parts by name, and the fitted copies that
+    # meta-estimators keep (best_estimator_, estimator_, transformer_)
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.feature_selection import SelectFromModel
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.preprocessing import StandardScaler
+
+    from pipelines import make
+    from pipelines.model_files import _estimators
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), np.arange(40) % 2
+    owners = [owner for owner, _ in _estimators(make("hog+color-svm"))]
+    assert owners[:4] == [
+        "model",
+        "model.steps.features",
+        "model.steps.features.transformer_list.hog",
+        "model.steps.features.transformer_list.color",
+    ]
+    search = GridSearchCV(LogisticRegression(), {"C": [1.0]}, cv=2).fit(X, y)
+    selector = SelectFromModel(LogisticRegression()).fit(X, y)
+    regressor = TransformedTargetRegressor(LinearRegression(), transformer=StandardScaler())
+    regressor.fit(X, y.astype(float))
+    found = {owner for model in (search, selector, regressor) for owner, _ in _estimators(model)}
+    assert {"model.best_estimator_", "model.estimator_", "model.transformer_"} <= found
+    assert {"model.estimator", "model.regressor", "model.transformer"} <= found  # parameters
+
+
+def test_predicted_labels_are_named_by_the_files_class_names_from_the_first(tmp_path):
+    # model_files.predict_files: label 0 is the first class name, the last label the last
+    from pipelines import make
+
+    rng = np.random.default_rng(0)
+    dark = rng.integers(0, 60, (20, 8, 8, 3), dtype=np.uint8)
+    light = rng.integers(196, 256, (20, 8, 8, 3), dtype=np.uint8)
+    model = make("pixels-svm", clf__C=1.0).fit(np.concatenate([dark, light]), [0] * 20 + [1] * 20)
+    content = {"model": model, "class_names": ["dark", "light"], "input_shape": None}
+    paths = [str(_png(tmp_path / "d.png", (8, 8, 3), seed=1)), str(tmp_path / "l.png")]
+    assert cv2.imwrite(paths[1], np.full((8, 8, 3), 250, np.uint8))
+    cv2.imwrite(paths[0], np.full((8, 8, 3), 5, np.uint8))
+    rows = predict_files(content, paths, n_jobs=1)
+    assert [row["class"] for row in rows] == ["dark", "light"]
+    unnamed = predict_files({**content, "class_names": None}, paths, n_jobs=1)
+    assert [row["class"] for row in unnamed] == ["0", "1"]
