@@ -135,7 +135,11 @@ TESTS = {
         "tests/test_mutation_survivors.py",
         "tests/test_serve.py",
     ],
-    "pipelines/cli/__init__.py": ["tests/test_mutation_survivors.py", "tests/test_cli.py"],
+    "pipelines/cli/__init__.py": [
+        "tests/test_command_errors.py",
+        "tests/test_mutation_survivors.py",
+        "tests/test_cli.py",
+    ],
     "pipelines/cli/_common.py": [
         "tests/test_library_errors.py",
         "tests/test_command_errors.py",

@@ -168,6 +168,13 @@ CASES = [
         1,
         "cannot create --out '{t}/afile/x': Not a directory",
     ),
+    ("lecture schedules", 2, "error: the following arguments are required: --out"),
+    (
+        "extract {t}/folder --out {t}/o --size 300,300 --max-pixels 100",
+        2,
+        "--size: size 300x300 is 90000 pixels, over the limit of 100 pixels per image "
+        "(max_pixels, --max-pixels).",
+    ),
 ]
 
 
@@ -217,3 +224,20 @@ def test_every_command_names_defaults_in_its_help():
     commands = {command for command, *_ in _help_defaults()}
     assert commands >= {"compare", "extract", "features", "search", "serve", "lecture"}
     assert len(_help_defaults()) >= 20
+
+
+def test_a_message_of_several_lines_is_said_on_one(capsys):
+    from pipelines.cli._common import fail
+
+    assert fail("prog", "first line\n   second line  \n\nthird", 3) == 3
+    assert capsys.readouterr().err == "prog: first line second line third\n"
+
+
+def test_the_command_line_is_read_from_sys_argv_after_the_program_name(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["visionfeatures", "lecture", "--help"])
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: visionfeatures lecture ")

@@ -83,6 +83,9 @@ def _collection(collection):
         described["sizes"] = sorted({_number(s) for s in collection.get_sizes()})
     if hasattr(collection, "levels"):  # the code's, or "nice" ones over an analytic surface
         described["levels"] = [float(f"{v:.4g}") for v in collection.levels]
+        if collection.filled:  # regions of a classifier: the box they are drawn over
+            box = collection.get_datalim(collection.axes.transData)
+            described["extent"] = [_number(v) for v in (box.x0, box.x1, box.y0, box.y1)]
     if not getattr(collection, "filled", True):
         described["edgecolors"] = _colors(collection.get_edgecolor())
         described["linewidths"] = sorted({_number(w) for w in collection.get_linewidth()})

@@ -705,6 +705,8 @@ def test_jsonable_keeps_none_and_plain_values_and_spells_out_the_rest():
 def test_the_api_document_declares_each_path_parameter_and_describes_each_error():
     # serve.app / serve.oip: the routes read their parameters from the request, so the
     # document has them only through openapi_extra
+    from http import HTTPStatus
+
     from pipelines.serve.app import create_app
 
     document = create_app({}).openapi()
@@ -715,13 +717,17 @@ def test_the_api_document_declares_each_path_parameter_and_describes_each_error(
             declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
             assert declared == variables, where
             assert operation["summary"] and operation["tags"], where
+            assert all(isinstance(tag, str) and tag.strip() for tag in operation["tags"]), where
             for status, answer in operation["responses"].items():
                 if status == "200" or "schema" in str(answer):  # FastAPI's own 422
                     continue
                 example = answer["content"]["application/json"]["example"]
                 assert answer["description"] and example["error"], (where, status)
+                # the service's own words, not FastAPI's stand-in for an empty description
+                assert answer["description"] != HTTPStatus(int(status)).phrase, (where, status)
     image_routes = [p for p in document["paths"] if p.startswith("/v1/models/{name}/")]
     assert len(image_routes) == 3
+    assert all(document["paths"][p]["post"]["tags"] == ["inference"] for p in image_routes)
     for path in image_routes:
         assert set(document["paths"][path]["post"]["responses"]) >= {
             "400",
@@ -1088,3 +1094,116 @@ def test_predicted_labels_are_named_by_the_files_class_names_from_the_first(tmp_
     assert [row["class"] for row in rows] == ["dark", "light"]
     unnamed = predict_files({**content, "class_names": None}, paths, n_jobs=1)
     assert [row["class"] for row in unnamed] == ["0", "1"]
+
+
+def _wcag_luminance(r, g, b):
+    # WCAG 2.x relative luminance, written from the definition, one channel at a time
+    def linear(c):
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+
+
+def test_text_colour_is_the_one_of_higher_wcag_contrast_on_every_colour():
+    # _charts.text_color against the definition: contrast = (L1 + 0.05) / (L2 + 0.05)
+    from pipelines._charts import text_color
+
+    rng = np.random.default_rng(5)
+    colours = [(g, g, g) for g in np.arange(256) / 255] + [tuple(c) for c in rng.random((500, 3))]
+    # dark red and blue (in the linear part of the sRGB curve, and just above its end,
+    # 0.04045, where the two parts nearly agree) with every green near the switch
+    colours += [(0.04, g, 0.03) for g in np.linspace(0.4, 0.6, 4001)]
+    colours += [(0.075, g, 0.075) for g in np.linspace(0.4, 0.6, 4001)]
+    for colour in colours:
+        lum = _wcag_luminance(*colour)
+        with_black, with_white = (lum + 0.05) / 0.05, 1.05 / (lum + 0.05)
+        if abs(with_black - with_white) > 1e-9:
+            expected = "black" if with_black > with_white else "white"
+            assert text_color((*colour, 1.0)) == expected, colour
+
+
+def test_the_manifest_gives_each_extractor_its_columns(tmp_path):
+    # _assembly._manifest: the blocks tile the feature columns in the union's order
+    import json
+
+    for i in range(2):
+        _png(tmp_path / "in" / "a" / f"{i}.png", (16, 16, 3), seed=i)
+    spec = {
+        "hog": {"pixels_per_cell": (8, 8), "cells_per_block": (2, 2)},
+        "pixels": {},
+        "color": {"bins": 4},
+    }
+    manifest = extract_folder(tmp_path / "in", tmp_path / "out", features=spec, n_jobs=1)
+    blocks = json.loads((tmp_path / "out" / "manifest.json").read_text())["features"]
+    assert [b["name"] for b in blocks] == ["hog", "pixels", "color"]
+    widths = [36, 16 * 16 * 3, 4**3]  # one 2x2 block of 2x2 cells x 9 bins; pixels; 4 bins^3
+    stops = np.cumsum(widths).tolist()
+    assert [b["columns"] for b in blocks] == [[a, b] for a, b in zip([0, *stops[:-1]], stops)]
+    assert manifest["n_features"] == stops[-1]
+    assert np.load(tmp_path / "out" / "features.npy").shape == (2, stops[-1])
+
+
+def test_every_trusted_type_name_is_a_type_that_exists():
+    # model_files: a misspelt or emptied name in the trust lists would trust nothing (or,
+    # emptied, an empty name)
+    import importlib
+
+    from pipelines.model_files import TRUSTED_DATA, TRUSTED_OWN, TRUSTED_SKLEARN
+
+    for name in (*TRUSTED_OWN, *TRUSTED_SKLEARN, *TRUSTED_DATA):
+        module, _, attribute = name.rpartition(".")
+        assert module and isinstance(getattr(importlib.import_module(module), attribute), type), (
+            name
+        )
+    # both spellings of NumPy's generator: skops writes the defining module's
+    generator = type(np.random.default_rng(0))
+    assert f"{generator.__module__}.{generator.__qualname__}" in TRUSTED_DATA
+    assert "numpy.random.Generator" in TRUSTED_DATA
+
+
+@pytest.mark.parametrize(
+    ("given", "kind", "bounds"),
+    [
+        ({"loguniform": [1e-4, 1e-2]}, "loguniform", (1e-4, 1e-2)),
+        ({"uniform": [0.5, 2.0]}, "uniform", (0.5, 2.0)),
+        ({"randint": [2, 9]}, "randint", (2, 8)),
+    ],
+)
+def test_each_distribution_of_a_randomised_grid_draws_within_its_bounds(given, kind, bounds):
+    from pipelines.search import _distribution, _is_distribution
+
+    assert _is_distribution(given) and not _is_distribution({"normal": [0, 1]})
+    dist = _distribution(given)
+    assert dist.dist.name == kind
+    low, high = dist.support()
+    assert (low, high) == pytest.approx(bounds)
+
+
+def test_the_served_hog_picture_is_drawn_at_the_hogs_own_size():
+    # serve.models.ServedModel.hog_picture: images of the model's input size (48x48 here)
+    # are resized to the HOG's size (32x32) before the glyphs are drawn, as for training
+    from features import HOG, hog_image, resize_images
+    from pipelines.datasets import decode_bytes
+
+    image = np.random.default_rng(2).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    hog = HOG(size=(32, 32), pixels_per_cell=(8, 8)).fit(image[None])
+    model = ServedModel(
+        name="h",
+        path="h.skops",
+        sha256="",
+        kind="extractor",
+        model=hog,
+        features=hog,
+        head=None,
+        input_shape=(48, 48, 3),
+        classes=[],
+        file_library={},
+    )
+    png = cv2.imencode(".png", image[..., ::-1])[1].tobytes()
+    picture = decode_bytes(model.hog_picture(png, 48 * 48), grey=True)
+    glyphs = hog_image(
+        resize_images(image[None], (32, 32))[0], orientations=9, pixels_per_cell=(8, 8)
+    )
+    expected = np.clip(glyphs / np.percentile(glyphs, 99.5) * 255.0, 0, 255).astype(np.uint8)
+    assert picture.shape == (32, 32)
+    np.testing.assert_array_equal(picture, expected)

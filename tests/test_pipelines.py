@@ -3,6 +3,7 @@
 import csv
 import logging
 import re
+import time
 import warnings
 
 import numpy as np
@@ -158,7 +159,9 @@ def broken_pipeline(monkeypatch):
 def test_compare_gives_a_failure_row_and_runs_the_others(digits_split, broken_pipeline, caplog):
     train, test = digits_split
     with caplog.at_level(logging.INFO, logger="pipelines"):
+        start = time.perf_counter()
         rows = compare([broken_pipeline, "pixels-softmax"], train, test)
+        elapsed = time.perf_counter() - start
     failed, good = rows
     assert failed["pipeline"] == "broken"
     assert failed["note"] == "failed: cannot fit this on purpose"
@@ -166,6 +169,7 @@ def test_compare_gives_a_failure_row_and_runs_the_others(digits_split, broken_pi
     assert failed["confusion"] is None
     assert good["pipeline"] == "pixels-softmax" and good["n_features"] == 64
     assert good["accuracy"] > 0.9 and good["confusion"].sum() == len(test)
+    assert 0 < good["fit_seconds"] < elapsed and good["predict_images_per_s"] > len(test) / elapsed
     assert [r.name for r in caplog.records] == ["pipelines.compare"] * 2
     assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
     assert caplog.records[0].getMessage() == "[1/2] broken: failed: cannot fit this on purpose"

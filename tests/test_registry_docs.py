@@ -95,3 +95,26 @@ def test_the_names_follow_features_then_classifier():
             assert clf == (
                 "MLPClassifier" if classifier.endswith("sklearn") else "NeuralNetClassifier"
             )
+
+
+def _hog_steps(name):
+    step = make(name).named_steps["features"]
+    return [e for e in _extractors(step).values() if type(e).__name__ == "HOG"]
+
+
+def test_the_hog_of_each_pipeline_is_the_one_the_readme_describes():
+    # every HOG is computed on images resized to 32x32 (so one set of cells fits digits and
+    # CIFAR-10 alike), with 9 bins; the cells and blocks are those of the README's table
+    text = README.read_text()
+    rows = dict(re.findall(r"^\| `([^`]+)` \| ([^|]+) \|", text, flags=re.M))
+    for name in available():
+        for hog in _hog_steps(name):
+            assert (hog.size, hog.orientations) == ((32, 32), 9), name
+            described = rows[name]
+            if "cells" not in described:  # "the same HOG", "HOG + HSV grid histograms"
+                described = rows[name.rsplit("-", 1)[0] + "-svm"]
+            cells = re.search(r"(\d+)x(\d+)(?:-pixel)? cells", described).groups()
+            blocks = re.search(r"(\d+)x(\d+) blocks", described).groups()
+            assert hog.pixels_per_cell == tuple(map(int, cells)), name
+            assert hog.cells_per_block == tuple(map(int, blocks)), name
+    assert sum(len(_hog_steps(name)) for name in available()) >= 4
