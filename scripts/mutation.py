@@ -67,6 +67,7 @@ TESTS = {
         "tests/test_library_errors.py",
         "tests/test_batch.py",
         "tests/test_mutation_survivors.py",
+        "tests/test_boundary_folders.py",
     ],
     "pipelines/datasets.py": [
         "tests/test_library_errors.py",
@@ -129,7 +130,7 @@ TESTS = {
         "tests/test_mutation_survivors.py",
         "tests/test_serve.py",
     ],
-    "pipelines/serve/metrics.py": ["tests/test_serve.py"],
+    "pipelines/serve/metrics.py": ["tests/test_mutation_survivors.py", "tests/test_serve.py"],
     "pipelines/serve/app.py": [
         "tests/test_serve_errors.py",
         "tests/test_mutation_survivors.py",
@@ -176,6 +177,7 @@ TESTS = {
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
         "tests/test_model_files.py",
+        "tests/test_boundary_commands.py",
     ],
     "pipelines/cli/search.py": [
         "tests/test_command_errors.py",

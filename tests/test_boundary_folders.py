@@ -171,7 +171,9 @@ def test_any_file_name_the_os_allows(tmp_path, capsys):
 
 def test_outputs_of_the_old_format_are_still_read(tmp_path):
     (tmp_path / "paths.txt").write_text("a/1.png\nb/2.png\n")
+    (tmp_path / "class_names.txt").write_text("a\nb\n")
     assert read_paths(tmp_path) == ["a/1.png", "b/2.png"]
+    assert read_class_names(tmp_path) == ["a", "b"]
     with pytest.raises(ValueError, match=re.escape("holds no paths.jsonl (nor paths.txt)")):
         read_paths(tmp_path / "nothing")
 

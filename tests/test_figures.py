@@ -104,6 +104,7 @@ def _image(image):
 def _patch(patch):
     return {
         "type": type(patch).__name__,
+        "xy": [_number(v) for v in patch.get_xy()] if hasattr(patch, "get_xy") else None,
         "label": patch.get_label(),
         "width": _number(patch.get_width()) if hasattr(patch, "get_width") else None,
         "facecolor": _color(patch.get_facecolor()),
@@ -265,6 +266,9 @@ def test_comparison_report_figures(chance, tmp_path, monkeypatch, snapshot):
     ]
     assert list(saved) == [p.name for p in written[2:]]
     assert saved == snapshot
+    # and the table beside them, as Markdown and CSV
+    assert (tmp_path / "results.md").read_text() == snapshot
+    assert (tmp_path / "results.csv").read_text() == snapshot
 
 
 # -- the search's heat map --------------------------------------------------------------------

@@ -151,3 +151,18 @@ def test_the_line_of_the_no_activation_figure_is_the_networks_decision_boundary(
     points = np.column_stack(line.get_data())
     scale = np.abs(clf.decision_function(X)).max()
     assert np.abs(clf.decision_function(points)).max() < 1e-9 * scale
+
+
+def test_the_schedules_figure_draws_what_its_labels_say():
+    # "step (gamma 0.1 every third)": 1, then 0.1, 0.01, 0.001 after each third of 100 epochs
+    figure = draw("schedules")
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    epochs, values = lines["step (gamma 0.1 every third)"].get_data()
+    expected = 0.1 ** (np.floor(np.asarray(epochs) / 33))
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+    epochs, values = lines["constant"].get_data()
+    assert np.all(np.asarray(values) == 1.0)
+    epochs, values = lines["cosine"].get_data()
+    np.testing.assert_allclose(
+        values, 0.5 * (1 + np.cos(np.pi * np.asarray(epochs) / 100)), atol=1e-12
+    )

@@ -3,6 +3,7 @@ no other test looked at closely enough (named in each test)."""
 
 import os
 import re
+import warnings
 
 import cv2
 import numpy as np
@@ -1136,6 +1137,7 @@ def test_the_manifest_gives_each_extractor_its_columns(tmp_path):
     manifest = extract_folder(tmp_path / "in", tmp_path / "out", features=spec, n_jobs=1)
     blocks = json.loads((tmp_path / "out" / "manifest.json").read_text())["features"]
     assert [b["name"] for b in blocks] == ["hog", "pixels", "color"]
+    assert manifest["paths_file"] == "paths.jsonl" and (tmp_path / "out" / "paths.jsonl").exists()
     widths = [36, 16 * 16 * 3, 4**3]  # one 2x2 block of 2x2 cells x 9 bins; pixels; 4 bins^3
     stops = np.cumsum(widths).tolist()
     assert [b["columns"] for b in blocks] == [[a, b] for a, b in zip([0, *stops[:-1]], stops)]
@@ -1207,3 +1209,77 @@ def test_the_served_hog_picture_is_drawn_at_the_hogs_own_size():
     expected = np.clip(glyphs / np.percentile(glyphs, 99.5) * 255.0, 0, 255).astype(np.uint8)
     assert picture.shape == (32, 32)
     np.testing.assert_array_equal(picture, expected)
+
+
+def test_an_unknown_pipeline_names_every_available_one():
+    from pipelines import available, make
+
+    with pytest.raises(ValueError) as raised:
+        make("nope")
+    assert str(raised.value) == f"Unknown pipeline 'nope'; available: {', '.join(available())}."
+    assert ", hog-svm, " in str(raised.value)
+
+
+def _ask(app, requests):
+    """The answers of ``app`` (in-process, without its start-up) to (method, path, headers)."""
+    import asyncio
+
+    import httpx
+
+    async def run():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return [await client.request(m, p, headers=h) for m, p, h in requests]
+
+    return asyncio.run(run())
+
+
+def test_the_api_document_is_the_reviewed_one(snapshot):
+    # every route's summary, tags, parameters and documented answers: a change to the API
+    # that clients generate code from is reviewed (--snapshot-update), never accidental
+    from pipelines.serve.app import create_app
+
+    document = create_app({}).openapi()
+    assert {"info": document["info"], "paths": document["paths"]} == snapshot
+
+
+def test_not_ready_before_warm_up_and_unauthorized_requests_are_counted(monkeypatch):
+    # serve.app's ready routes before the models are warmed up; serve.metrics counts a 401
+    from pipelines.serve.app import create_app
+    from pipelines.serve.settings import Settings
+
+    app = create_app({}, Settings(api_key="k"))
+    auth = {"Authorization": "Bearer k"}
+    ready, v2, refused, metrics = _ask(
+        app,
+        [
+            ("GET", "/health/ready", {}),
+            ("GET", "/v2/health/ready", {}),
+            ("GET", "/v1/models", {}),
+            ("GET", "/metrics", auth),
+        ],
+    )
+    assert ready.status_code == 503
+    assert ready.json() == {"error": "not ready", "detail": "the models are warming up"}
+    assert (v2.status_code, v2.json()) == (503, {"ready": False})
+    assert refused.status_code == 401
+    counted = re.search(
+        # refused before routing: counted as "unmatched"
+        r'^visionfeatures_requests_total\{endpoint="unmatched",method="GET",status="(\d+)"\} '
+        r"1\.0$",
+        metrics.text,
+        flags=re.M,
+    )
+    assert counted and counted.group(1) == "401"
+
+
+def test_a_search_of_one_candidate_has_no_later_candidates_to_compare(tmp_path, capsys):
+    # cli.search: the "later ones" lines need a second candidate
+    argv = ["search", "--pipeline", "pixels-softmax", "--dataset", "digits", "--cv", "2"]
+    argv += ["--grid", '{"clf__C": [0.01]}', "--out", str(tmp_path / "out"), "-q"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no mean of an empty slice
+        assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "later ones" not in out and "features step" not in out
+    assert re.search(r"^best clf__C=0\.01: accuracy 0\.\d{4} in [\d.]+ s$", out, flags=re.M)
