@@ -1283,3 +1283,33 @@ def test_a_search_of_one_candidate_has_no_later_candidates_to_compare(tmp_path, 
     out = capsys.readouterr().out
     assert "later ones" not in out and "features step" not in out
     assert re.search(r"^best clf__C=0\.01: accuracy 0\.\d{4} in [\d.]+ s$", out, flags=re.M)
+
+
+def test_workers_never_outnumber_the_chunks(tmp_path):
+    # batch._run_chunks: an explicit n_jobs is capped by the number of chunks (one here)
+    for i in range(3):
+        _png(tmp_path / "in" / "a" / f"{i}.png", (8, 8, 3), seed=i)
+    manifest = extract_folder(
+        tmp_path / "in", tmp_path / "out", features={"pixels": {}}, n_jobs=4, chunk_size=256
+    )
+    assert manifest["run"]["workers"] == 1 and manifest["run"]["backend"] == "loky"
+    assert manifest["class_names"] == ["a"] and manifest["n_images"] == 3
+
+
+def test_every_name_a_module_exports_exists():
+    # __all__ of every module of the three packages names what the module defines
+    import importlib
+    import pkgutil
+
+    import features
+    import models
+    import pipelines
+
+    checked = 0
+    for package in (features, models, pipelines):
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            module = importlib.import_module(info.name)
+            for name in getattr(module, "__all__", ()):
+                assert name and hasattr(module, name), (info.name, name)
+                checked += 1
+    assert checked > 40
