@@ -1313,3 +1313,28 @@ def test_every_name_a_module_exports_exists():
                 assert name and hasattr(module, name), (info.name, name)
                 checked += 1
     assert checked > 40
+
+
+def test_a_worker_whose_parent_is_gone_ends_at_once(tmp_path):
+    # _runtime.end_with_parent, for a worker that is not the parent's child (dask's): the
+    # parent's number no longer names a process, so the worker ends with status 1
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its number names no process now
+    code = (
+        "import time\n"
+        "from pipelines._runtime import end_with_parent\n"
+        f"end_with_parent({dead.pid})\n"
+        "time.sleep(10)\n"
+        "print('still running')\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert (run.returncode, run.stdout) == (1, "")
