@@ -165,6 +165,8 @@ def _axes(ax, mask):
                 "fontweight": t.get_fontweight(),
                 "color": _color(t.get_color()),
                 "align": [t.get_horizontalalignment(), t.get_verticalalignment()],
+                # where (not for a fit's figure: its texts sit at data the fit decides)
+                "at": None if mask else [_number(v) for v in getattr(t, "xy", t.get_position())],
             }
             for t in ax.texts
         ],

@@ -1250,15 +1250,24 @@ def test_not_ready_before_warm_up_and_unauthorized_requests_are_counted(monkeypa
 
     app = create_app({}, Settings(api_key="k"))
     auth = {"Authorization": "Bearer k"}
-    ready, v2, refused, metrics = _ask(
+    ready, v2, refused, metrics, *open_pages = _ask(
         app,
         [
             ("GET", "/health/ready", {}),
             ("GET", "/v2/health/ready", {}),
             ("GET", "/v1/models", {}),
             ("GET", "/metrics", auth),
+            # what a browser or a probe asks for without a key
+            ("GET", "/", {}),
+            ("GET", "/docs", {}),
+            ("GET", "/docs/oauth2-redirect", {}),
+            ("GET", "/openapi.json", {}),
+            ("GET", "/favicon.ico", {}),
+            ("GET", "/health/live", {}),
+            ("GET", "/v2/health/live", {}),
         ],
     )
+    assert [answer.status_code != 401 for answer in open_pages] == [True] * 7
     assert ready.status_code == 503
     assert ready.json() == {"error": "not ready", "detail": "the models are warming up"}
     assert (v2.status_code, v2.json()) == (503, {"ready": False})
