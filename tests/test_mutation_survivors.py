@@ -1347,3 +1347,64 @@ def test_a_worker_whose_parent_is_gone_ends_at_once(tmp_path):
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
     assert (run.returncode, run.stdout) == (1, "")
+
+
+def test_the_dask_backend_without_distributed_says_what_to_install(monkeypatch):
+    # _runtime.parallel_backend: dask[distributed] is an extra of the package
+    import builtins
+
+    from pipelines._runtime import parallel_backend
+
+    real_import = builtins.__import__
+
+    def no_distributed(name, *args, **kwargs):
+        if name == "distributed" or name.startswith("distributed."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_distributed)
+    with pytest.raises(ImportError) as raised:
+        with parallel_backend("dask", 2):
+            pass
+    assert str(raised.value) == (
+        "The dask backend needs dask[distributed]: pip install 'visionfeatures[distributed]'."
+    )
+
+
+def test_a_closed_batcher_ends_its_worker_thread():
+    import asyncio
+
+    from pipelines.serve.batching import MicroBatcher
+
+    async def main():
+        batcher = MicroBatcher(lambda items: items, max_batch=2, max_wait=0.01)
+        batcher.start()
+        assert await batcher.submit(["a"]) == ["a"]
+        executor = batcher._executor
+        await batcher.close()
+        return executor
+
+    executor = asyncio.run(main())
+    assert executor._shutdown and all(not t.is_alive() for t in executor._threads)
+
+
+def test_top_k_takes_1_and_refuses_0():
+    from pipelines.serve.app import _top_k
+    from pipelines.serve.oip import ApiError
+
+    assert [_top_k(None), _top_k("1"), _top_k("12")] == [None, 1, 12]
+    for text in ("0", "-1", "x", "1.5"):
+        with pytest.raises(ApiError) as raised:
+            _top_k(text)
+        assert raised.value.detail == f"top_k must be an integer >= 1; got {text!r}"
+
+
+def test_the_top_level_usage_is_the_whole_line():
+    assert cli.build_parser().format_usage() == "usage: visionfeatures [-h] COMMAND\n"
+
+
+def test_the_librarys_messages_go_to_uvicorns_handler_once():
+    from pipelines.cli.serve import log_config
+
+    logger = log_config("info")["loggers"]["pipelines"]
+    assert logger == {"handlers": ["default"], "level": "INFO", "propagate": False}
