@@ -130,6 +130,13 @@ def _axis(ax, name, mask):
         locs = [v for v in axis.get_majorticklocs() if low <= v <= high]
         labels = axis.get_major_formatter().format_ticks(locs)
         described["ticks"] = [_text(text, mask) for text in labels]
+        shown = getattr(ax, f"get_{name}ticklabels")()
+        if shown:  # their rotation and alignment
+            described["tick_style"] = [
+                _number(shown[0].get_rotation()),
+                shown[0].get_horizontalalignment(),
+                shown[0].get_rotation_mode(),
+            ]
     grid = axis.get_gridlines()
     if grid and grid[0].get_visible():
         described["grid"] = _color(grid[0].get_color())
@@ -167,6 +174,7 @@ def _axes(ax, mask):
                 "align": [t.get_horizontalalignment(), t.get_verticalalignment()],
                 # where (not for a fit's figure: its texts sit at data the fit decides)
                 "at": None if mask else [_number(v) for v in getattr(t, "xy", t.get_position())],
+                "offset": [_number(v) for v in t.xyann] if hasattr(t, "xyann") else None,
             }
             for t in ax.texts
         ],

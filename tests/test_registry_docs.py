@@ -118,3 +118,21 @@ def test_the_hog_of_each_pipeline_is_the_one_the_readme_describes():
             assert hog.pixels_per_cell == tuple(map(int, cells)), name
             assert hog.cells_per_block == tuple(map(int, blocks)), name
     assert sum(len(_hog_steps(name)) for name in available()) >= 4
+
+
+def test_an_extractor_learns_from_images_exactly_when_the_registry_says_so():
+    # EXTRACTORS[...].learns: batch extraction fits only those on a sample of the folder
+    import numpy as np
+
+    from pipelines.registry import EXTRACTORS, make_extractor
+
+    rng = np.random.default_rng(0)
+    first, second = rng.integers(0, 256, (2, 6, 24, 24, 3), dtype=np.uint8)
+    probe = rng.integers(0, 256, (3, 24, 24, 3), dtype=np.uint8)
+    for name, entry in EXTRACTORS.items():
+        params = (
+            {"n_words": 4, "n_training_patches": 200, "random_state": 0} if entry.learns else {}
+        )
+        a = make_extractor(name, **params).fit(first).transform(probe)
+        b = make_extractor(name, **params).fit(second).transform(probe)
+        assert (not np.array_equal(a, b)) == entry.learns, name
