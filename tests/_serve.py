@@ -192,3 +192,24 @@ def metric(text, name, **labels):
         if found == want:
             return float(value)
     return 0.0
+
+
+# -- models without a file --------------------------------------------------------------------
+def served_model(
+    input_shape, *, name="m", kind="classifier", model=None, features=None, head=None, classes=()
+):
+    """A :class:`ServedModel` built in memory, for the parts of the service that need one."""
+    from pipelines.serve.models import ServedModel
+
+    return ServedModel(
+        name=name,
+        path=f"{name}.skops",
+        sha256="",
+        kind=kind,
+        model=model,
+        features=features,
+        head=head,
+        input_shape=input_shape,
+        classes=list(classes),
+        file_library={},
+    )

@@ -12,6 +12,8 @@ import pytest
 
 from pipelines import cli
 
+from ._cli import run_command
+
 
 @pytest.fixture
 def place(tmp_path):
@@ -22,16 +24,6 @@ def place(tmp_path):
     assert cv2.imwrite(str(tmp_path / "folder" / "x.png"), image)
     assert cv2.imwrite(str(tmp_path / "small.png"), image)
     return tmp_path
-
-
-def _run(argv, capsys):
-    """(exit status, last line on stderr) of ``visionfeatures ARGV``."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as stop:
-        code = stop.code
-    err = capsys.readouterr().err.strip().splitlines()
-    return code, err[-1] if err else ""
 
 
 # (argv with {t} for the folder of the test, status, the line after "visionfeatures CMD: ")
@@ -181,7 +173,7 @@ CASES = [
 @pytest.mark.parametrize(("argv", "status", "line"), CASES, ids=[c[0][:40] for c in CASES])
 def test_a_command_error_is_one_line_with_its_status(argv, status, line, place, capsys):
     words = [word.format(t=place) for word in argv.split()]
-    code, last = _run(words, capsys)
+    code, last = run_command(words, capsys)
     assert (code, last) == (status, f"visionfeatures {words[0]}: {line.format(t=place)}")
 
 
@@ -193,7 +185,7 @@ def test_show_hog_says_it_cannot_write_its_picture(place, capsys, monkeypatch):
 
     monkeypatch.setattr(Figure, "savefig", full)
     argv = ["show-hog", str(place / "small.png"), "--pixels-per-cell", "2", "2", "--out"]
-    code, last = _run([*argv, str(place / "h.png")], capsys)
+    code, last = run_command([*argv, str(place / "h.png")], capsys)
     assert code == 1
     assert last == (
         f"visionfeatures show-hog: cannot write '{place}/h.png': [Errno 28] No space left on device"

@@ -25,7 +25,6 @@ from sklearn.pipeline import Pipeline
 
 import pipelines.batch as batch
 from features import HOG
-from pipelines import cli
 from pipelines._assembly import rows_sha256
 from pipelines.batch import apply_extractor, extract_folder
 from pipelines.datasets import (
@@ -40,6 +39,8 @@ from pipelines.datasets import (
 from pipelines.model_files import ModelFileError, load_model, save_model
 from pipelines.registry import build_extractor
 from pipelines.search import SearchResult, features_seconds, heatmap_figure, parse_grid, search
+
+from ._cli import run_command
 
 TAG = "visionfeatures-model/1"
 
@@ -57,16 +58,6 @@ def _message(error, call, *args, **kwargs):
     with pytest.raises(error) as caught:
         call(*args, **kwargs)
     return str(caught.value)
-
-
-def _run(argv, capsys):
-    """(exit status, last line on stderr) of ``visionfeatures ARGV``."""
-    try:
-        code = cli.main(argv)
-    except SystemExit as stop:
-        code = stop.code
-    err = capsys.readouterr().err.strip().splitlines()
-    return code, err[-1] if err else ""
 
 
 def _unreadable(monkeypatch, path):
@@ -221,7 +212,7 @@ def test_a_scheduler_needs_the_dask_backend(digits):
 def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path, capsys):
     fifo = tmp_path / "model.skops"
     os.mkfifo(fifo)
-    code, last = _run(["train", "--pipeline", "hog-svm", "--out", str(fifo)], capsys)
+    code, last = run_command(["train", "--pipeline", "hog-svm", "--out", str(fifo)], capsys)
     assert (code, last) == (
         2,
         f"visionfeatures train: Output {str(fifo)!r} exists and is not a regular file.",
@@ -453,7 +444,7 @@ EXPECTED = {
 @pytest.mark.parametrize(("argv", "option", "value"), REFUSED, ids=[c[0][-26:] for c in REFUSED])
 def test_a_value_out_of_range_is_a_usage_error(argv, option, value, tmp_path, capsys):
     words = argv.format(t=tmp_path).split()
-    code, last = _run(words, capsys)
+    code, last = run_command(words, capsys)
     expected = f"error: {option}: {EXPECTED[option.split()[1]]}{value}"
     assert (code, last) == (2, f"visionfeatures {words[0]}: {expected}")
 
@@ -476,14 +467,14 @@ NEXT_ERROR = {
 def test_a_value_at_the_limit_is_accepted(argv, tmp_path, capsys):
     words = argv.format(t=tmp_path).split()
     status, line = NEXT_ERROR[words[0]]
-    code, last = _run(words, capsys)
+    code, last = run_command(words, capsys)
     assert (code, last) == (status, f"visionfeatures {words[0]}: {line.format(t=tmp_path)}")
 
 
 @pytest.mark.parametrize("setting", ["pixels.grey", "pixels=true", "pixels.=true", "grey"])
 def test_a_setting_is_name_dot_parameter_equals_value(setting, tmp_path, capsys):
     argv = ["extract", str(tmp_path), "--out", str(tmp_path / "o"), "--param", setting]
-    code, last = _run(argv, capsys)
+    code, last = run_command(argv, capsys)
     assert (code, last) == (
         2,
         f"visionfeatures extract: Expected a setting NAME.PARAMETER=VALUE; got {setting!r}.",
@@ -513,5 +504,5 @@ def test_a_failure_during_the_work_ends_with_one_line(error, line, tmp_path, mon
         raise error
 
     monkeypatch.setattr(batch, "extract_folder", failing)
-    code, last = _run(["extract", str(tmp_path), "--out", str(tmp_path / "o")], capsys)
+    code, last = run_command(["extract", str(tmp_path), "--out", str(tmp_path / "o")], capsys)
     assert (code, last) == (1, f"visionfeatures extract: {line}")

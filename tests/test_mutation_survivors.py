@@ -14,8 +14,9 @@ from pipelines._runtime import check_output_file
 from pipelines.batch import extract_folder
 from pipelines.datasets import DecodeError, image_shape
 from pipelines.model_files import predict_files
-from pipelines.serve.models import ServedModel
 from pipelines.serve.settings import parse_pixels
+
+from ._serve import served_model
 
 
 def _png(path, shape, seed=0):
@@ -63,21 +64,7 @@ def test_images_of_another_shape_get_their_own_error(tmp_path):
 
 def test_served_models_check_the_channels_of_pixel_tensors():
     # serve.models.check_pixels: grey models take 1 channel, colour models 3
-    def served(shape):
-        return ServedModel(
-            name="m",
-            path="m.skops",
-            sha256="",
-            kind="classifier",
-            model=None,
-            features=None,
-            head=None,
-            input_shape=shape,
-            classes=[],
-            file_library={},
-        )
-
-    grey, colour = served((8, 8)), served((8, 8, 3))
+    grey, colour = served_model((8, 8)), served_model((8, 8, 3))
     assert grey.check_pixels(np.zeros((2, 8, 8), np.uint8)).shape == (2, 8, 8)
     assert colour.check_pixels(np.zeros((2, 8, 8, 3), np.uint8)).shape == (2, 8, 8, 3)
     with pytest.raises(ValueError, match=r"takes grey images .*got shape \[2, 8, 8, 3\]"):
@@ -1189,18 +1176,7 @@ def test_the_served_hog_picture_is_drawn_at_the_hogs_own_size():
 
     image = np.random.default_rng(2).integers(0, 256, (48, 48, 3), dtype=np.uint8)
     hog = HOG(size=(32, 32), pixels_per_cell=(8, 8)).fit(image[None])
-    model = ServedModel(
-        name="h",
-        path="h.skops",
-        sha256="",
-        kind="extractor",
-        model=hog,
-        features=hog,
-        head=None,
-        input_shape=(48, 48, 3),
-        classes=[],
-        file_library={},
-    )
+    model = served_model((48, 48, 3), kind="extractor", model=hog, features=hog)
     png = cv2.imencode(".png", image[..., ::-1])[1].tobytes()
     picture = decode_bytes(model.hog_picture(png, 48 * 48), grey=True)
     glyphs = hog_image(

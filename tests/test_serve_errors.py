@@ -30,11 +30,12 @@ from pipelines.serve.inputs import (
 from pipelines.serve.models import (
     ImageError,
     ModelFileError,
-    ServedModel,
     load_served,
     resolve_specs,
 )
 from pipelines.serve.settings import Settings, parse_bytes, parse_pixels
+
+from ._serve import served_model
 
 # inputs.FORMS, spelled out: the end of every "send ..." hint
 FORMS = (
@@ -65,17 +66,9 @@ def served(name="m", kind="classifier", shape=(8, 8, 3), probabilities=True):
     head = _Head() if kind == "classifier" and probabilities else None
     if kind == "classifier" and not probabilities:
         head = object()  # a head without predict_proba (a linear SVM)
-    return ServedModel(
-        name=name,
-        path=f"{name}.skops",
-        sha256="",
-        kind=kind,
-        model=None,
-        features=_Features(),
-        head=head,
-        input_shape=shape,
-        classes=["bars", "stripes"] if kind == "classifier" else [],
-        file_library={},
+    classes = ["bars", "stripes"] if kind == "classifier" else []
+    return served_model(
+        shape, name=name, kind=kind, features=_Features(), head=head, classes=classes
     )
 
 
