@@ -75,6 +75,7 @@ from ._runtime import (
     DEFAULT_MAX_PIXELS,
     LOCK_NAME,
     atomic_target,
+    check_backend,
     jsonable,
     locked_folder,
     parallel_backend,
@@ -205,6 +206,7 @@ def extract_folder(
             raise ValueError(f"{name} must be a positive int; got {value!r}.")
     if n_jobs != "auto":
         worker_count(n_jobs)  # a bad value fails here, before any work
+    check_backend(backend)  # as does an unknown backend, even for a job too small to use it
     limit = check_max_pixels(max_pixels)
     size = check_size(size, limit)
     root = Path(input_folder).resolve()

@@ -280,6 +280,24 @@ def test_every_prefix_of_a_jpeg_is_truncated_and_the_whole_is_not(kind):
     assert not _is_truncated_jpeg(b"\x89PNG\r\n\x1a\n")  # not a JPEG: OpenCV's call
 
 
+def test_fill_bytes_inside_a_scan_are_walked_over():
+    # datasets._is_truncated_jpeg: inside entropy-coded data, 0xFF 0xFF is a fill byte before
+    # what follows (libjpeg reads FF FF 00 as a stuffed zero), never the start of a marker
+    from pipelines.datasets import _is_truncated_jpeg
+
+    image = np.random.default_rng(5).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    ok, encoded = cv2.imencode(".jpg", image)
+    jpeg = encoded.tobytes()
+    head, scan = jpeg.split(b"\xff\xda", 1)
+    assert ok and scan.count(b"\xff\x00") >= 3
+    filled = head + b"\xff\xda" + scan.replace(b"\xff\x00", b"\xff\xff\x00")
+    decoded = cv2.imdecode(np.frombuffer(filled, np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(decoded, cv2.imdecode(encoded, cv2.IMREAD_COLOR))  # the same image
+    assert not _is_truncated_jpeg(filled)
+    cut = [n for n in range(4, len(filled)) if _is_truncated_jpeg(filled[:n])]
+    assert cut == list(range(4, len(filled)))
+
+
 @pytest.mark.parametrize(
     ("raised", "reason"),
     [

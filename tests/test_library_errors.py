@@ -209,6 +209,18 @@ def test_a_scheduler_needs_the_dask_backend(digits):
     assert message == "A scheduler address is only used with backend 'dask'."
 
 
+def test_an_unknown_backend_names_the_ones_there_are(flat, tmp_path, digits):
+    message = _message(ValueError, extract_folder, flat, tmp_path / "o", backend="spark")
+    assert message == "Unknown backend 'spark'; expected one of loky, threading, dask."
+    assert not (tmp_path / "o").exists()
+    grid = {"clf__C": [1.0]}
+    images, labels = digits.images[:40], digits.labels[:40]
+    message = _message(
+        ValueError, search, "pixels-softmax", images, labels, grid, cv=2, backend="threading"
+    )
+    assert message == "Unknown backend 'threading'; expected one of loky, dask."
+
+
 def test_an_output_that_is_not_a_regular_file_is_refused(tmp_path, capsys):
     fifo = tmp_path / "model.skops"
     os.mkfifo(fifo)

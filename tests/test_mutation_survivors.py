@@ -1384,3 +1384,77 @@ def test_the_librarys_messages_go_to_uvicorns_handler_once():
 
     logger = log_config("info")["loggers"]["pipelines"]
     assert logger == {"handlers": ["default"], "level": "INFO", "propagate": False}
+
+
+def test_a_chunk_folder_that_cannot_be_removed_does_not_fail_a_finished_run(tmp_path, monkeypatch):
+    # batch._run: once the manifest is written the work is done; the chunk folder is only
+    # tidied away, and a failure to remove it (a file system that refuses) must not turn a
+    # finished run into an error
+    for i in range(3):
+        _png(tmp_path / "in" / "a" / f"{i}.png", (8, 8, 3), seed=i)
+    rmdir = os.rmdir
+
+    def busy(path, *args, **kwargs):
+        if os.path.basename(path) == "chunks":
+            raise OSError(16, "Device or resource busy", path)
+        return rmdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rmdir", busy)
+    manifest = extract_folder(tmp_path / "in", tmp_path / "out", features={"pixels": {}})
+    assert manifest["n_images"] == 3 and manifest["failures"] == []
+    assert (tmp_path / "out" / "chunks").is_dir()  # left behind, as it could not go
+    monkeypatch.setattr(os, "rmdir", rmdir)
+    again = extract_folder(tmp_path / "in", tmp_path / "out", features={"pixels": {}})
+    assert again["already_complete"] and again["n_images"] == 3
+
+
+def test_a_partial_is_a_function_to_name_not_a_type(tmp_path):
+    # model_files._refused: skops's PartialNode stands for a function (functools.partial of
+    # one), refused with the functions unless named, and never taken for a type
+    import functools
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    from pipelines.model_files import UntrustedModelError, load_model, save_model
+
+    model = FunctionTransformer(func=functools.partial(np.add, 1)).fit(np.zeros((2, 2)))
+    path = tmp_path / "partial.skops"
+    save_model(model, path, trusted=["numpy.add", "functools.partial"])
+    with pytest.raises(UntrustedModelError) as caught:
+        load_model(path, trusted=["numpy.add"])
+    assert str(caught.value) == (
+        f"Refusing to load {str(path)!r}: it holds functions, which are never trusted unless "
+        "named: functools.partial. Load only files you trust; to accept these types, pass "
+        "them as trusted."
+    )
+    loaded = load_model(path, trusted=["numpy.add", "functools.partial"])
+    assert loaded["model"].transform(np.zeros((1, 2))).tolist() == [[1.0, 1.0]]
+
+
+def test_predict_shows_its_progress_unless_quiet(digits_model_file, tmp_path, capsys):
+    # cli/predict: the bar counts the images on stderr; -q leaves stderr empty and stdout
+    # the same CSV
+    paths = [str(_png(tmp_path / f"{i}.png", (8, 8), seed=i)) for i in range(3)]
+    assert cli.main(["predict", str(digits_model_file), *paths]) == 0
+    loud = capsys.readouterr()
+    assert re.search(r"predict: 100%\|.*\| 3/3 ", loud.err), loud.err
+    assert cli.main(["predict", str(digits_model_file), *paths, "-q"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and quiet.out == loud.out and len(quiet.out.splitlines()) == 4
+
+
+def test_the_features_step_line_gives_the_mean_and_the_largest_share(tmp_path, capsys, monkeypatch):
+    # cli.search: the cache's summary line, from the features step's time per candidate
+    import pipelines.search
+
+    steps = np.array([2.0, 0.1, 0.3])
+    monkeypatch.setattr(pipelines.search, "features_seconds", lambda *args: steps)
+    argv = ["search", "--pipeline", "pixels-softmax", "--dataset", "digits", "--cv", "2", "-q"]
+    argv += ["--grid", '{"clf__C": [0.0001, 0.001, 0.01]}', "--out", str(tmp_path / "o")]
+    argv += ["--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(argv) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("features step")]
+    assert lines == [
+        "features step: first candidate 2.000 s; later ones 0.2000 s on average "
+        "(15.0% of the first at most)"
+    ]

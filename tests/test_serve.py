@@ -539,17 +539,29 @@ def test_concurrent_requests_share_batches_and_keep_their_answers(strict, files)
 
 
 # -- the open inference protocol --------------------------------------------------------------
-def test_v2_model_metadata(client):
+def test_v2_model_metadata(client, files):
     meta = client.get("/v2/models/shapes").json()
-    assert meta["name"] == "shapes" and meta["platform"] == "visionfeatures"
-    assert {(t["name"], t["datatype"]) for t in meta["inputs"]} == {
-        ("images", "UINT8"),
-        ("encoded_images", "BYTES"),
+    fitted = load_model(files["root"] / "shapes.skops")["model"]
+    n_features = fitted[:-1].transform(np.zeros((1, 32, 32, 3), np.uint8)).shape[1]
+    sha256 = hashlib.sha256((files["root"] / "shapes.skops").read_bytes()).hexdigest()
+    assert meta == {
+        "name": "shapes",
+        "platform": "visionfeatures",
+        "inputs": [
+            {"name": "images", "datatype": "UINT8", "shape": [-1, 32, 32, 3]},
+            {"name": "encoded_images", "datatype": "BYTES", "shape": [-1]},
+        ],
+        "outputs": [
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(CLASSES)]},
+            {"name": "features", "datatype": "FP32", "shape": [-1, n_features]},
+        ],
+        "classes": list(CLASSES),
+        "parameters": {"kind": "classifier", "sha256": sha256},
     }
-    assert meta["inputs"][0]["shape"] == [-1, 32, 32, 3]
-    assert [o["name"] for o in meta["outputs"]] == ["label", "probabilities", "features"]
-    assert meta["classes"] == list(CLASSES)
-    assert [o["name"] for o in client.get("/v2/models/extractor").json()["outputs"]] == ["features"]
+    extractor = client.get("/v2/models/extractor").json()
+    assert [o["name"] for o in extractor["outputs"]] == ["features"]
+    assert extractor["classes"] is None and extractor["parameters"]["kind"] == "extractor"
 
 
 def test_v2_infer_uint8_tensor_as_in_the_protocol_spec(client, files):
@@ -714,6 +726,8 @@ def test_histogram_buckets_are_each_exposed_once_in_increasing_order(client, fil
         assert all(a < b for a, b in zip(values, values[1:])), (name, bounds)
         if "seconds" in name:  # from 1 ms to beyond 10 s
             assert values[0] <= 0.001 and values[-1] >= 10, bounds
+        else:  # batch sizes by powers of two, from one image to 1024
+            assert values == [2.0**k for k in range(11)], bounds
 
 
 def test_every_metric_has_a_help_line(client):
