@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # module -> the test files that should catch a bug in it (run with -x, in this order)
 TESTS = {
     "pipelines/registry.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_registry_docs.py",
         "tests/test_mutation_survivors.py",
         "tests/test_pipelines.py",
@@ -137,11 +138,13 @@ TESTS = {
         "tests/test_serve.py",
     ],
     "pipelines/cli/__init__.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_cli.py",
     ],
     "pipelines/cli/_common.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_library_errors.py",
         "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
@@ -149,12 +152,14 @@ TESTS = {
         "tests/test_options.py",
     ],
     "pipelines/cli/compare.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
         "tests/test_pipelines.py",
     ],
     "pipelines/cli/extract.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_library_errors.py",
         "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
@@ -162,17 +167,20 @@ TESTS = {
         "tests/test_batch.py",
     ],
     "pipelines/cli/features.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
     ],
     "pipelines/cli/train.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
         "tests/test_model_files.py",
     ],
     "pipelines/cli/predict.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
@@ -180,12 +188,14 @@ TESTS = {
         "tests/test_boundary_commands.py",
     ],
     "pipelines/cli/search.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
         "tests/test_search.py",
     ],
     "pipelines/cli/serve.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_library_errors.py",
         "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
@@ -193,12 +203,14 @@ TESTS = {
         "tests/test_serve_lifecycle.py",
     ],
     "pipelines/cli/show_hog.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
         "tests/test_figures.py",
     ],
     "pipelines/cli/lecture.py": [
+        "tests/test_reviewed_text.py",
         "tests/test_command_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",

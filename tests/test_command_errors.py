@@ -203,13 +203,17 @@ def _help_defaults():
             named = re.search(r"\(default: ([^);,]+)", action.help or "")
             if named and action.default is not None and not isinstance(action.default, bool):
                 option = action.option_strings[-1]
-                found.append((command, option, named.group(1).strip(), action.default, action.type))
+                found.append((command, option, named.group(1).strip(), action.default, action))
     return found
 
 
-@pytest.mark.parametrize(("command", "option", "named", "default", "kind"), _help_defaults())
-def test_the_default_an_option_help_names_is_its_default(command, option, named, default, kind):
-    assert (kind(named) if kind is not None else named) == default
+@pytest.mark.parametrize(("command", "option", "named", "default", "action"), _help_defaults())
+def test_the_default_an_option_help_names_is_its_default(command, option, named, default, action):
+    kind = action.type or str
+    if isinstance(action.nargs, int):  # "8 8": one word per value
+        assert tuple(map(kind, named.split())) == tuple(default)
+    else:
+        assert kind(named) == default
 
 
 def test_every_command_names_defaults_in_its_help():

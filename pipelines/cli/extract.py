@@ -56,7 +56,12 @@ def add_run_options(parser):
         help="worker processes, at most one per core and per chunk; -1: one per core "
         "(default: auto, in this process unless the folder takes more than a few seconds)",
     )
-    parser.add_argument("--backend", choices=BACKENDS, default="loky")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="loky",
+        help="how the workers run: processes (loky), threads, or a dask cluster (default: loky)",
+    )
     parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",

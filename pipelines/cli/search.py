@@ -43,7 +43,12 @@ def build_parser(prog=None):
     )
     parser.add_argument("--scoring", default=None, help="a scikit-learn scorer (default: accuracy)")
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel fits (default: 1)")
-    parser.add_argument("--backend", choices=["loky", "dask"], default="loky")
+    parser.add_argument(
+        "--backend",
+        choices=["loky", "dask"],
+        default="loky",
+        help="how the fits run: local processes (loky) or a dask cluster (default: loky)",
+    )
     parser.add_argument("--scheduler", metavar="ADDRESS", help="a running dask scheduler")
     parser.add_argument("--no-cache", action="store_true", help="extract features every fit")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""Save an image beside the glyph picture of its HOG (as scikit-image's ``visualize=True``).
+"""Save an image beside the glyph picture of its HOG (scikit-image's visualize=True).
 
 examples:
   visionfeatures show-hog photo.jpg --out photo_hog.png
@@ -24,11 +24,20 @@ def build_parser(prog=None):
     parser.add_argument(
         "--out", required=True, help="PNG file to write (its folder is created if needed)"
     )
-    parser.add_argument("--orientations", type=int, default=9)
+    parser.add_argument("--orientations", type=int, default=9, help="orientation bins (default: 9)")
     parser.add_argument(
-        "--pixels-per-cell", type=int, nargs=2, default=(8, 8), metavar=("ROWS", "COLS")
+        "--pixels-per-cell",
+        type=int,
+        nargs=2,
+        default=(8, 8),
+        metavar=("ROWS", "COLS"),
+        help="size of a cell in pixels (default: 8 8)",
     )
-    parser.add_argument("--transform-sqrt", action="store_true")
+    parser.add_argument(
+        "--transform-sqrt",
+        action="store_true",
+        help="take the square root of the image first (gamma compression)",
+    )
     parser.add_argument("--grey", action="store_true", help="use the grey image (else colour)")
     add_verbosity(parser)
     add_max_pixels(parser)
