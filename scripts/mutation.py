@@ -43,34 +43,40 @@ ROOT = Path(__file__).resolve().parents[1]
 # module -> the test files that should catch a bug in it (run with -x, in this order)
 TESTS = {
     "pipelines/registry.py": [
+        "tests/test_survivors_library.py",
         "tests/test_reviewed_text.py",
         "tests/test_registry_docs.py",
         "tests/test_mutation_survivors.py",
         "tests/test_pipelines.py",
     ],
     "pipelines/compare.py": [
+        "tests/test_survivors_library.py",
         "tests/test_figures.py",
         "tests/test_pipelines.py",
         "tests/test_cli.py",
     ],
     "pipelines/_charts.py": [
+        "tests/test_survivors_library.py",
         "tests/test_figures.py",
         "tests/test_mutation_survivors.py",
         "tests/test_cli.py",
     ],
     "pipelines/batch.py": [
+        "tests/test_survivors_folders.py",
         "tests/test_library_errors.py",
         "tests/test_batch.py",
         "tests/test_mutation_survivors.py",
         "tests/test_boundary_folders.py",
     ],
     "pipelines/_assembly.py": [
+        "tests/test_survivors_folders.py",
         "tests/test_library_errors.py",
         "tests/test_batch.py",
         "tests/test_mutation_survivors.py",
         "tests/test_boundary_folders.py",
     ],
     "pipelines/datasets.py": [
+        "tests/test_survivors_folders.py",
         "tests/test_library_errors.py",
         "tests/test_datasets.py",
         "tests/test_mutation_survivors.py",
@@ -78,6 +84,7 @@ TESTS = {
         "tests/test_boundary_folders.py",
     ],
     "pipelines/_runtime.py": [
+        "tests/test_survivors_folders.py",
         "tests/test_library_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_batch.py",
@@ -86,6 +93,7 @@ TESTS = {
         "tests/test_dask.py",
     ],
     "pipelines/search.py": [
+        "tests/test_survivors_library.py",
         "tests/test_library_errors.py",
         "tests/test_search.py",
         "tests/test_figures.py",
@@ -93,46 +101,62 @@ TESTS = {
         "tests/test_cli.py",
     ],
     "pipelines/model_files.py": [
+        "tests/test_survivors_library.py",
         "tests/test_library_errors.py",
         "tests/test_model_files.py",
         "tests/test_mutation_survivors.py",
         "tests/test_boundary_models.py",
     ],
     "pipelines/lecture.py": [
+        "tests/test_survivors_library.py",
         "tests/test_figures.py",
         "tests/test_lecture.py",
         "tests/test_mutation_survivors.py",
     ],
     "pipelines/serve/settings.py": [
+        "tests/test_survivors_serve.py",
         "tests/test_serve_errors.py",
         "tests/test_serve_units.py",
         "tests/test_mutation_survivors.py",
         "tests/test_options.py",
     ],
     "pipelines/serve/batching.py": [
+        "tests/test_survivors_serve.py",
         "tests/test_serve_units.py",
         "tests/test_mutation_survivors.py",
     ],
     "pipelines/serve/models.py": [
+        "tests/test_survivors_serve.py",
         "tests/test_serve_errors.py",
         "tests/test_serve_units.py",
         "tests/test_mutation_survivors.py",
         "tests/test_serve_lifecycle.py",
         "tests/test_serve.py",
     ],
-    "pipelines/serve/inputs.py": ["tests/test_serve_errors.py", "tests/test_serve.py"],
+    "pipelines/serve/inputs.py": [
+        "tests/test_survivors_serve.py",
+        "tests/test_serve_errors.py",
+        "tests/test_serve.py",
+    ],
     "pipelines/serve/responses.py": [
+        "tests/test_survivors_serve.py",
         "tests/test_serve_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_serve.py",
     ],
     "pipelines/serve/oip.py": [
+        "tests/test_survivors_serve.py",
         "tests/test_serve_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_serve.py",
     ],
-    "pipelines/serve/metrics.py": ["tests/test_mutation_survivors.py", "tests/test_serve.py"],
+    "pipelines/serve/metrics.py": [
+        "tests/test_survivors_serve.py",
+        "tests/test_mutation_survivors.py",
+        "tests/test_serve.py",
+    ],
     "pipelines/serve/app.py": [
+        "tests/test_survivors_serve.py",
         "tests/test_serve_errors.py",
         "tests/test_mutation_survivors.py",
         "tests/test_serve.py",
