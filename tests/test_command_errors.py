@@ -23,6 +23,7 @@ def place(tmp_path):
     image = np.random.default_rng(0).integers(0, 256, (6, 6, 3), dtype=np.uint8)
     assert cv2.imwrite(str(tmp_path / "folder" / "x.png"), image)
     assert cv2.imwrite(str(tmp_path / "small.png"), image)
+    (tmp_path / "latin1.json").write_bytes('{"hog": {"orientations": "neuf é"}}'.encode("latin-1"))
     return tmp_path
 
 
@@ -161,6 +162,32 @@ CASES = [
         "cannot create --out '{t}/afile/x': Not a directory",
     ),
     ("lecture schedules", 2, "error: the following arguments are required: --out"),
+    (
+        "extract {t}/folder --out {t}/o --chunk-size many",
+        2,
+        "error: argument --chunk-size: expected a positive integer; got 'many'",
+    ),
+    (
+        "extract {t}/folder --out {t}/o --chunk-size 0",
+        2,
+        "error: argument --chunk-size: expected a positive integer; got '0'",
+    ),
+    (
+        "train --pipeline hog-svm --size 300,300 --max-pixels 100 --out {t}/m.skops",
+        2,
+        "--size: size 300x300 is 90000 pixels, over the limit of 100 pixels per image "
+        "(max_pixels, --max-pixels).",
+    ),
+    (
+        "extract {t}/folder --out {t}/o --config {t}/missing.json",
+        2,
+        "Cannot read config file '{t}/missing.json': No such file or directory.",
+    ),
+    (
+        "extract {t}/folder --out {t}/o --config {t}/latin1.json",
+        2,
+        "Cannot read config file '{t}/latin1.json': it is not UTF-8 text.",
+    ),
     (
         "extract {t}/folder --out {t}/o --size 300,300 --max-pixels 100",
         2,

@@ -1451,3 +1451,35 @@ def test_the_features_step_line_gives_the_mean_and_the_largest_share(tmp_path, c
         "features step: first candidate 2.000 s; later ones 0.2000 s on average "
         "(15.0% of the first at most)"
     ]
+
+
+def test_a_logged_exception_keeps_its_traceback_under_the_message():
+    # cli._common._Formatter: "error: message", then the traceback on the lines below it
+    import logging
+    import sys
+
+    from pipelines.cli._common import _Formatter
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord(
+            "pipelines.x", logging.ERROR, __file__, 1, "failed %s", ("now",), sys.exc_info()
+        )
+    for formatter, head in ((_Formatter(), ""), (_Formatter(with_names=True), "pipelines.x: ")):
+        lines = formatter.format(record).splitlines()
+        assert lines[:2] == [f"{head}error: failed now", "Traceback (most recent call last):"]
+        assert lines[-1] == "ValueError: boom"
+
+
+def test_compare_says_what_it_loaded_and_wrote_unless_quiet(tmp_path, capsys):
+    # cli.compare: two messages on stderr, the data set's size with its loading time and the
+    # report's files; -q keeps only the table on stdout
+    argv = ["compare", "--dataset", "digits", "--test-size", "0.5", "--pipelines", "pixels-softmax"]
+    assert cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    written = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert re.fullmatch(r"digits: 898 train / 899 test images \(loaded in \d+\.\d s\)", err[0])
+    assert err[-1] == f"wrote {len(written)} files to {tmp_path / 'a'}/" and len(written) >= 3
+    assert cli.main([*argv, "--out", str(tmp_path / "b"), "-q"]) == 0
+    assert capsys.readouterr().err == ""

@@ -67,7 +67,7 @@ def main(argv=None, prog=None):
     try:
         check_size(args.size, args.max_pixels)
     except ValueError as exc:
-        return fail(parser.prog, exc, 2)
+        return fail(parser.prog, f"--size: {exc}", 2)
     bar = tqdm(total=3, desc=f"train {args.pipeline}", unit="step", disable=not progress)
     try:
         with bar:
