@@ -330,8 +330,9 @@ def write_report(rows, out_dir, class_names, *, title=""):
         writer.writeheader()
         writer.writerows(rows)
     written[1].write_text((f"# {title}\n\n" if title else "") + format_table(rows) + "\n")
-    n_test = sum(
-        int(row["confusion"].sum()) for row in rows[:1] if row.get("confusion") is not None
+    # the test images, from the first row that has a confusion matrix (not a failed one)
+    n_test = next(
+        (int(row["confusion"].sum()) for row in rows if row.get("confusion") is not None), 0
     )
     chance = 1 / len(class_names) if len(class_names) else None
     written.append(

@@ -96,6 +96,12 @@ TRUSTED_SKLEARN = (
     "sklearn.kernel_approximation.RBFSampler",
     "sklearn.linear_model._logistic.LogisticRegression",
     "sklearn.linear_model._stochastic_gradient.SGDClassifier",
+    # the loss a fitted SGDClassifier keeps (hinge and perceptron, modified_huber,
+    # squared_hinge, log_loss)
+    "sklearn.linear_model._sgd_fast.Hinge",
+    "sklearn.linear_model._sgd_fast.ModifiedHuber",
+    "sklearn.linear_model._sgd_fast.SquaredHinge",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
     "sklearn.svm._classes.LinearSVC",
     "sklearn.svm._classes.SVC",
     "sklearn.neural_network._multilayer_perceptron.MLPClassifier",

@@ -67,7 +67,7 @@ def content_key(*parts):
     """
     digest = hashlib.new(_HASH)
     for part in parts:
-        if isinstance(part, (list, tuple)) and any(isinstance(p, np.ndarray) for p in part):
+        if isinstance(part, (list, tuple)) and _holds_array(part):
             digest.update(f"list{len(part)}".encode())
             part = content_key(*part)
         if isinstance(part, np.ndarray):
@@ -81,6 +81,16 @@ def content_key(*parts):
             digest.update(repr(part).encode())
         digest.update(b"\x00")
     return digest.hexdigest()
+
+
+def _holds_array(values):
+    """Whether a list or tuple holds an array, at any depth (fit parameters come as a list of
+    (name, value) pairs): such a part is hashed part by part, never by its repr, which
+    elides the middle of a large array."""
+    return any(
+        isinstance(v, np.ndarray) or (isinstance(v, (list, tuple)) and _holds_array(v))
+        for v in values
+    )
 
 
 class CachedFeatures(TransformerMixin, BaseEstimator):
