@@ -6,7 +6,6 @@ other module may import it. It imports NumPy, joblib and the libraries whose ver
 only inside the functions that need them, so that a command's ``--help`` stays instant.
 """
 
-import json
 import os
 import platform
 import sys
@@ -215,11 +214,6 @@ def jsonable(value):
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return repr(value)
-
-
-def dumps(value):
-    """``value`` as indented JSON text (see :func:`jsonable`), ending with a newline."""
-    return json.dumps(jsonable(value), indent=1) + "\n"
 
 
 def library_versions():

@@ -21,7 +21,6 @@ from pipelines._runtime import (
     atomic_target,
     check_output_file,
     check_output_folder,
-    dumps,
     locked_folder,
     parallel_backend,
     worker_count,
@@ -125,11 +124,6 @@ def test_a_garbled_lock_file_still_gives_the_message(tmp_path):
         (tmp_path / _runtime.LOCK_NAME).write_bytes(b"42 h\xffst\n")
         message = _message(FolderLockedError, lambda: locked_folder(tmp_path).__enter__())
     assert "by another job (process 42 on h\ufffdst); wait" in message
-
-
-def test_dumps_is_indented_json_ending_with_a_newline():
-    # _runtime.dumps: one space of indent, JSON values only, and a final newline
-    assert dumps({"size": (2, 3), "t": int}) == ('{\n "size": [\n  2,\n  3\n ],\n "t": "int"\n}\n')
 
 
 def test_negative_n_jobs_count_back_from_the_cores(monkeypatch):
