@@ -36,7 +36,10 @@ def _text(value, mask):
 
 
 def _number(value):
-    return float(np.round(float(value), 4))
+    value = float(value)
+    if value != 0 and abs(value) < 1e-3:  # 1e-18 on a log axis is not 0
+        return float(f"{value:.4g}")
+    return float(np.round(value, 4))
 
 
 def _color(value):
@@ -107,6 +110,7 @@ def _patch(patch):
         "xy": [_number(v) for v in patch.get_xy()] if hasattr(patch, "get_xy") else None,
         "label": patch.get_label(),
         "width": _number(patch.get_width()) if hasattr(patch, "get_width") else None,
+        "height": _number(patch.get_height()) if hasattr(patch, "get_height") else None,
         "facecolor": _color(patch.get_facecolor()),
         "edgecolor": _color(patch.get_edgecolor()),
         "fill": patch.get_fill(),
