@@ -369,6 +369,7 @@ def test_every_trusted_sklearn_type_is_saved_and_loaded_without_asking(tmp_path)
     import importlib
     import warnings
 
+    from sklearn.linear_model import SGDClassifier
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -384,14 +385,30 @@ def test_every_trusted_sklearn_type_is_saved_and_loaded_without_asking(tmp_path)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # not converged, on purpose
                 return mlp.fit(np.eye(2), [0, 1])
+        if cls in LOSSES:  # held by a fitted SGDClassifier as its loss
+            sgd = SGDClassifier(loss=LOSSES[cls], max_iter=5, tol=None, random_state=0)
+            return sgd.fit(np.eye(2), [0, 1])
         return cls()
 
+    def held(model, cls):
+        if cls.__name__.endswith("Optimizer"):
+            return model._optimizer
+        return model._loss_function_ if cls in LOSSES else model
+
+    LOSSES = {
+        getattr(importlib.import_module(module), name): loss
+        for module, name, loss in (
+            ("sklearn.linear_model._sgd_fast", "Hinge", "hinge"),
+            ("sklearn.linear_model._sgd_fast", "ModifiedHuber", "modified_huber"),
+            ("sklearn.linear_model._sgd_fast", "SquaredHinge", "squared_hinge"),
+            ("sklearn._loss._loss", "CyHalfBinomialLoss", "log_loss"),
+        )
+    }
     for i, name in enumerate(TRUSTED_SKLEARN):
         module, _, qualname = name.rpartition(".")
         cls = getattr(importlib.import_module(module), qualname)
         loaded = load_model(save_model(model(cls), tmp_path / f"{i}.skops"))["model"]
-        held = loaded._optimizer if cls.__name__.endswith("Optimizer") else loaded
-        assert type(held) is cls, name
+        assert type(held(loaded, cls)) is cls, name
     assert len(TRUSTED_SKLEARN) == len(set(TRUSTED_SKLEARN))
 
 
