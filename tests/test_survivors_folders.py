@@ -654,3 +654,27 @@ def test_the_summary_line_of_each_kind_of_run():
     assert summary_line(instant) == (
         "12 images, 1 failures, 8 features in 0.0 s (12000000000 images/s)"
     )
+
+
+def test_a_decompression_bomb_is_refused_with_its_declared_size_or_without_it(
+    tmp_path, monkeypatch
+):
+    # datasets._header_shape: Pillow's refusal names the header's pixel count, which the
+    # message repeats; a Pillow whose words differ still gets a whole sentence
+    from PIL import Image
+
+    from pipelines.datasets import DecodeError, decode_image
+
+    path = _png_header(tmp_path / "huge.png", 20000, 20000)  # 400 megapixels declared
+    limit = "is over the limit of 16777216 pixels (max_pixels)"
+    with pytest.raises(DecodeError) as caught:
+        decode_image(path)
+    assert str(caught.value) == f"image of 400000000 pixels (from its header) {limit}"
+
+    def refuse(*args, **kwargs):
+        raise Image.DecompressionBombError("Image size exceeds the limit")
+
+    monkeypatch.setattr(Image, "open", refuse)
+    with pytest.raises(DecodeError) as caught:
+        decode_image(path)
+    assert str(caught.value) == f"image of more pixels than Pillow reads (from its header) {limit}"
