@@ -1459,15 +1459,21 @@ def test_the_features_step_line_gives_the_mean_and_the_largest_share(tmp_path, c
 
     steps = np.array([2.0, 0.1, 0.3])
     monkeypatch.setattr(pipelines.search, "features_seconds", lambda *args: steps)
+    seconds = np.array([2.0, 0.5, 0.9])  # and each candidate's whole time
+    monkeypatch.setattr(pipelines.search, "candidate_seconds", lambda *args: seconds)
     argv = ["search", "--pipeline", "pixels-softmax", "--dataset", "digits", "--cv", "2", "-q"]
     argv += ["--grid", '{"clf__C": [0.0001, 0.001, 0.01]}', "--out", str(tmp_path / "o")]
     argv += ["--cache-dir", str(tmp_path / "cache")]
     assert cli.main(argv) == 0
-    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("features step")]
-    assert lines == [
+    out = capsys.readouterr().out.splitlines()
+    assert [x for x in out if x.startswith("first candidate")] == [
+        "first candidate 2.000 s; later ones 0.700 s on average (35% of the first, at most 45%)"
+    ]
+    assert [x for x in out if x.startswith("features step")] == [
         "features step: first candidate 2.000 s; later ones 0.2000 s on average "
         "(15.0% of the first at most)"
     ]
+    assert [x[:10] for x in out[:3]] == ["   2.000 s", "   0.500 s", "   0.900 s"]
 
 
 def test_a_logged_exception_keeps_its_traceback_under_the_message():
