@@ -261,6 +261,11 @@ def test_comparison_report_figures(chance, tmp_path, monkeypatch, snapshot):
     rows = _rows()
     if chance == "on the axis":  # a weak pipeline brings the axes down to 1/3
         rows[1] = {**rows[1], "accuracy": 0.4, "macro_f1": 0.38}
+    else:  # 600 test images and two good pipelines: 1/3 is far left of the axis
+        first = np.array([[190, 5, 5], [3, 194, 3], [4, 4, 192]])
+        second = np.array([[180, 10, 10], [8, 184, 8], [10, 8, 182]])
+        rows[0] = {**rows[0], "accuracy": 0.96, "macro_f1": 0.96, "confusion": first}
+        rows[1] = {**rows[1], "accuracy": 0.91, "macro_f1": 0.91, "confusion": second}
     saved = {}
 
     def keep(figure, path, **options):  # what is written, at which resolution
@@ -279,6 +284,8 @@ def test_comparison_report_figures(chance, tmp_path, monkeypatch, snapshot):
         "confusion-pixels-svm.png",
     ]
     assert list(saved) == [p.name for p in written[2:]]
+    label = saved["accuracy.png"]["figure"]["axes"][0]["x"]["label"]
+    assert ("left of the axis" in label) is (chance == "off the axis"), label
     assert saved == snapshot
     # and the table beside them, as Markdown and CSV
     assert (tmp_path / "results.md").read_text() == snapshot
