@@ -324,6 +324,9 @@ def test_search_heatmap_figure(tmp_path, monkeypatch, snapshot):
     written = write_search_report(result, tmp_path)
     assert [p.name for p in written] == ["cv_results.csv", "best_params.json", "heatmap.png"]
     assert saved == snapshot
+    # and the files beside it, as the comparison's table
+    assert (tmp_path / "best_params.json").read_text() == snapshot
+    assert (tmp_path / "cv_results.csv").read_text() == snapshot
 
 
 # -- show-hog ---------------------------------------------------------------------------------

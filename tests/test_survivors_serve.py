@@ -901,3 +901,28 @@ def test_closing_waits_for_the_batch_running_in_the_worker_thread():
         return finished.is_set()
 
     assert asyncio.run(main()) is True
+
+
+def test_a_model_without_class_names_is_served_with_its_own_labels(tmp_path):
+    # models.load_served: class names come from the file when it has them and the label is
+    # an index into them; otherwise each label is shown as itself (strings, or ints without
+    # names), and a file without names still loads
+    from sklearn.datasets import load_digits
+
+    from pipelines import make
+    from pipelines.model_files import save_model
+    from pipelines.serve.models import load_served
+
+    digits = load_digits()
+    images = (digits.images[:200] * 16).astype(np.uint8)
+    target = digits.target[:200]
+    words = np.where(target % 2, "odd", "even")
+    for labels, names, shown in (
+        (target, None, [str(c) for c in range(10)]),
+        (words, None, ["even", "odd"]),
+        (target % 2, ["even", "odd"], ["even", "odd"]),
+    ):
+        model = make("pixels-softmax").fit(images, labels)
+        path = save_model(model, tmp_path / "m.skops", class_names=names, input_shape=(8, 8))
+        served = load_served("m", path)
+        assert served.classes == shown
