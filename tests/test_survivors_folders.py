@@ -9,7 +9,6 @@ import subprocess
 import sys
 import types
 from contextlib import contextmanager
-from pathlib import Path
 
 import joblib
 import pytest
@@ -35,17 +34,8 @@ from pipelines.datasets import (
     split_dataset,
 )
 
-from .test_boundary_folders import _folder, _png_header, _write
-
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
-def _message(error, call, *args, **kwargs):
-    """The message of the ``error`` that ``call(*args, **kwargs)`` raises."""
-    with pytest.raises(error) as caught:
-        call(*args, **kwargs)
-    return str(caught.value)
+from .test_boundary_folders import ENV, _folder, _png_header, _write
+from .test_library_errors import _message
 
 
 # == pipelines._runtime ========================================================================
@@ -139,6 +129,16 @@ def _python(code, **kwargs):
     return subprocess.Popen([sys.executable, "-c", code], env=ENV, **kwargs)
 
 
+def _finished(code):
+    """(exit status, stdout) of ``code`` run to its end in a fresh interpreter."""
+    worker = _python(code, stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = worker.communicate(timeout=20)
+    finally:
+        worker.kill()
+    return worker.returncode, out
+
+
 def test_a_worker_runs_while_its_parent_runs_and_ends_when_it_ends():
     # _runtime.end_with_parent, for a worker that is not the parent's child (dask's): the
     # parent is only asked whether it still runs (never signalled), the worker goes on while
@@ -169,39 +169,27 @@ def test_a_worker_runs_while_its_parent_runs_and_ends_when_it_ends():
 
 def test_a_worker_whose_work_ends_exits_while_its_parent_runs():
     # _runtime.end_with_parent: the watching thread never keeps a finished worker alive
-    worker = _python(
+    finished = _finished(
         "import os\n"
         "from pipelines._runtime import end_with_parent\n"
         "end_with_parent(os.getppid())\n"
-        "print('done')\n",
-        stdout=subprocess.PIPE,
-        text=True,
+        "print('done')\n"
     )
-    try:
-        out, _ = worker.communicate(timeout=20)
-    finally:
-        worker.kill()
-    assert (worker.returncode, out) == (0, "done\n")
+    assert finished == (0, "done\n")
 
 
 def test_a_worker_checks_on_its_parent_four_times_a_second():
     # _runtime.end_with_parent: the check runs every 0.25 s (Event.wait never returns early,
     # so a longer period would never give a gap under 0.4 s)
-    worker = _python(
+    _, out = _finished(
         "import os, time\n"
         "from pipelines._runtime import end_with_parent\n"
         "calls, real = [], os.getppid\n"
         "os.getppid = lambda: calls.append(time.monotonic()) or real()\n"
         "end_with_parent(real())\n"
         "time.sleep(1.2)\n"
-        "print(min(b - a for a, b in zip(calls[2:], calls[3:])))\n",
-        stdout=subprocess.PIPE,
-        text=True,
+        "print(min(b - a for a, b in zip(calls[2:], calls[3:])))\n"
     )
-    try:
-        out, _ = worker.communicate(timeout=20)
-    finally:
-        worker.kill()
     assert 0.24 < float(out) < 0.4
 
 

@@ -20,6 +20,8 @@ from pipelines.datasets import load_dataset
 from pipelines.model_files import UntrustedModelError, load_model
 from pipelines.search import content_key, search
 
+from .test_library_errors import _content
+
 
 def _schema_names(path):
     """{module.class} of every object a skops file's schema describes."""
@@ -346,13 +348,7 @@ def test_a_bit_generator_name_skops_would_not_trust_is_refused_by_name(tmp_path)
     # whose bit generator is named as a string, here numpy.random.seed) is refused like any
     # other untrusted type, before anything in the file is built
     model = RawPixels().fit(np.zeros((1, 8, 8), np.uint8))
-    content = {
-        "format": "visionfeatures-model/1",
-        "model": model,
-        "class_names": None,
-        "input_shape": [8, 8],
-        "library": {"rng": np.random.default_rng(0)},
-    }
+    content = _content(model, library={"rng": np.random.default_rng(0)})
     with zipfile.ZipFile(io.BytesIO(sio.dumps(content))) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     members["schema.json"] = members["schema.json"].replace(b'\\"PCG64\\"', b'\\"seed\\"')
@@ -421,15 +417,8 @@ def test_a_file_holding_two_caches_names_both(tmp_path):
     clf = LogisticRegression().fit(np.eye(4)[:2], [0, 1])
     inner = Pipeline([("clf", clf)], memory="/var/cache/a")
     model = Pipeline([("inner", inner)], memory="/var/cache/b")
-    content = {
-        "format": "visionfeatures-model/1",
-        "model": model,
-        "class_names": None,
-        "input_shape": [2, 2],
-        "library": {},
-    }
     path = tmp_path / "model.skops"
-    sio.dump(content, path)
+    sio.dump(_content(model, input_shape=[2, 2], library={}), path)
     with pytest.raises(ModelFileError) as caught:
         load_model(path)
     assert str(caught.value) == (
@@ -449,15 +438,8 @@ def test_a_long_value_is_cut_to_60_characters_in_the_message(tmp_path):
         ([1] * 20, "[" + "1, " * 19 + "1]"),  # 60 characters: whole
         ([2] + [1] * 20, "[2, " + "1, " * 17 + "1,..."),  # 63: cut
     ]:
-        content = {
-            "format": "visionfeatures-model/1",
-            "model": fitted,
-            "class_names": names,
-            "input_shape": [8, 8],
-            "library": {},
-        }
         path = tmp_path / "model.skops"
-        sio.dump(content, path)
+        sio.dump(_content(fitted, class_names=names, library={}), path)
         with pytest.raises(ModelFileError) as caught:
             load_model(path)
         assert str(caught.value) == (

@@ -259,26 +259,37 @@ def test_a_binary_label_output_is_each_length_then_its_utf8_bytes():
 
 
 # -- batching.MicroBatcher --------------------------------------------------------------------
-def test_requests_arriving_within_the_wait_share_one_batch():
-    # batching._collect: the first image waits up to max_wait for others to join its batch
-    # (here the batch fills, and goes, well before the wait is over)
+def _first_then_the_rest(rest, max_wait):
+    """Submit ["a"], then, once the collector waits with it, ``rest``, which fills the batch.
+
+    Returns the two answers and the batches run.
+    """
     from pipelines.serve.batching import MicroBatcher
 
     batches = []
 
     async def main():
         batcher = MicroBatcher(
-            lambda items: batches.append(list(items)) or items, max_batch=3, max_wait=0.8
+            lambda items: batches.append(list(items)) or items,
+            max_batch=1 + len(rest),
+            max_wait=max_wait,
         )
         batcher.start()
         first = asyncio.ensure_future(batcher.submit(["a"]))
-        await asyncio.sleep(0.02)  # the collector waits for company
-        second = await batcher.submit(["b", "c"])
-        answers = [await first, second]
+        await asyncio.sleep(0.05)  # the collector waits for company
+        second = asyncio.ensure_future(batcher.submit(rest))
+        answers = await asyncio.wait_for(asyncio.gather(first, second), 2)
         await batcher.close()
         return answers
 
-    assert asyncio.run(main()) == [["a"], ["b", "c"]]
+    return asyncio.run(main()), batches
+
+
+def test_requests_arriving_within_the_wait_share_one_batch():
+    # batching._collect: the first image waits up to max_wait for others to join its batch
+    # (here the batch fills, and goes, well before the wait is over)
+    answers, batches = _first_then_the_rest(["b", "c"], max_wait=0.8)
+    assert answers == [["a"], ["b", "c"]]
     assert batches == [["a", "b", "c"]]
 
 
@@ -715,23 +726,8 @@ def test_binary_data_output_makes_every_output_binary_unless_it_says_otherwise()
 def test_a_batch_that_fills_while_its_first_image_waits_goes_at_once():
     # batching.MicroBatcher.submit: the image that completes a batch ends the wait of the
     # images already waiting (max_wait is 10 s here)
-    from pipelines.serve.batching import MicroBatcher
-
-    batches = []
-
-    async def main():
-        batcher = MicroBatcher(
-            lambda items: batches.append(list(items)) or items, max_batch=4, max_wait=10
-        )
-        batcher.start()
-        first = asyncio.ensure_future(batcher.submit(["a"]))
-        await asyncio.sleep(0.05)  # the collector waits for company
-        rest = asyncio.ensure_future(batcher.submit(["b", "c", "d"]))
-        answers = await asyncio.wait_for(asyncio.gather(first, rest), 2)
-        await batcher.close()
-        return answers
-
-    assert asyncio.run(main()) == [["a"], ["b", "c", "d"]]
+    answers, batches = _first_then_the_rest(["b", "c", "d"], max_wait=10)
+    assert answers == [["a"], ["b", "c", "d"]]
     assert batches == [["a", "b", "c", "d"]]
 
 
